@@ -1,0 +1,1 @@
+"""One wrapper module per external program (qemu-img, ssh, DIB...)."""

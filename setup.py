@@ -1,0 +1,53 @@
+"""Packaging for imagekit: OpenStack Trove guest images, built with DIB and
+maintained through libguestfs."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'^__version__ = "([^"]+)"',
+                    (HERE / "imagekit" / "__init__.py").read_text(), re.M).group(1)
+
+setup(
+    name="imagekit",
+    version=VERSION,
+    description="Build, customize, check and upload OpenStack Trove guest images",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["imagekit", "imagekit.*"]),
+    include_package_data=True,
+    package_data={"imagekit": ["data/*", "data/**/*"]},
+    # guestfs (the libguestfs binding) comes from Debian's python3-guestfs;
+    # the venv is created with --system-site-packages to see it.
+    install_requires=[
+        "openstacksdk>=4.0",
+        "python-troveclient>=8.0",
+        "diskimage-builder>=3.40",
+        "sh>=2.0",
+        "rich>=13.0",
+        "argparse-manpage>=4.5",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pexpect>=4.9", "ruff>=0.6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "imagekit = imagekit.cli:main",
+            "dbimage-make = imagekit.cli.seed:dbimage_make",
+            "dbimage-upload = imagekit.cli.seed:dbimage_upload",
+            "dbflavor-show = imagekit.cli.seed:dbflavor_show",
+            "dbflavor-change = imagekit.cli.seed:dbflavor_change",
+            "dbflavor-upload = imagekit.cli.seed:dbflavor_upload",
+        ],
+    },
+    classifiers=[
+        "Environment :: Console",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: Python :: 3",
+        "Topic :: System :: Systems Administration",
+    ],
+)
