@@ -37,11 +37,11 @@ setup(
     entry_points={
         "console_scripts": [
             "imagekit = imagekit.cli:main",
-            "dbimage-make = imagekit.cli.seed:dbimage_make",
-            "dbimage-upload = imagekit.cli.seed:dbimage_upload",
-            "dbflavor-show = imagekit.cli.seed:dbflavor_show",
-            "dbflavor-change = imagekit.cli.seed:dbflavor_change",
-            "dbflavor-upload = imagekit.cli.seed:dbflavor_upload",
+            "dbimage-make = imagekit.cli.seed_make:main",
+            "dbimage-upload = imagekit.cli.seed_upload:main",
+            "dbflavor-show = imagekit.cli.seed_flavor:show_main",
+            "dbflavor-change = imagekit.cli.seed_flavor:change_main",
+            "dbflavor-upload = imagekit.cli.seed_flavor:upload_main",
         ],
     },
     classifiers=[

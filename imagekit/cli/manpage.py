@@ -21,15 +21,15 @@ PAGES: list[tuple[str, str, str]] = [
 # Pages contributed by other modules (seed commands, the shell); optional
 # until those modules define their parsers.
 OPTIONAL_PAGES: list[tuple[str, str, str]] = [
-    ("dbimage-make", "imagekit.cli.seed:dbimage_make_parser",
+    ("dbimage-make", "imagekit.cli.seed_make:build_parser",
      "build a Trove guest image (original dbimage-make options)"),
-    ("dbimage-upload", "imagekit.cli.seed:dbimage_upload_parser",
+    ("dbimage-upload", "imagekit.cli.seed_upload:build_parser",
      "re-target and upload a Trove guest image (original dbimage-upload options)"),
-    ("dbflavor-show", "imagekit.cli.seed:dbflavor_show_parser",
+    ("dbflavor-show", "imagekit.cli.seed_flavor:show_parser",
      "show the database flavors (original dbflavor-show options)"),
-    ("dbflavor-change", "imagekit.cli.seed:dbflavor_change_parser",
+    ("dbflavor-change", "imagekit.cli.seed_flavor:change_parser",
      "change a database flavor (original dbflavor-change options)"),
-    ("dbflavor-upload", "imagekit.cli.seed:dbflavor_upload_parser",
+    ("dbflavor-upload", "imagekit.cli.seed_flavor:upload_parser",
      "create the database flavors in Nova (original dbflavor-upload options)"),
     ("imagekit-shell", "imagekit.shell.commands:manpage_parser",
      "the commands of the interactive image inspection shell"),
