@@ -257,7 +257,31 @@ def agent(g: Any) -> Agent:
     return Agent(bool(unit), None, None, None, recorded, unit, recorded)
 
 
+def dpkg_packages(g: Any) -> list[Package] | None:
+    """Installed packages from /var/lib/dpkg/status (one pread, ms), or None
+    when the guest has no dpkg database."""
+    text = read_text(g, "/var/lib/dpkg/status", limit=256 * 1024 * 1024)
+    if text is None:
+        return None
+    out = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                k, v = line.split(":", 1)
+                fields[k] = v.strip()
+        if "Package" in fields and fields.get("Status", "").endswith(" installed"):
+            out.append(Package(fields["Package"], fields.get("Version", "")))
+    return sorted(out, key=lambda p: p.name)
+
+
 def packages(g: Any, root: str) -> list[Package]:
+    """Installed packages. dpkg's database is read directly: the libguestfs
+    call needs inspection data in this handle, which a cached inspection
+    result (Appliance.inspect) does not give."""
+    deb = dpkg_packages(g)
+    if deb is not None:
+        return deb
     try:
         apps = g.inspect_list_applications2(root)
     except RuntimeError:
