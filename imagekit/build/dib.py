@@ -1,0 +1,170 @@
+"""The one wrapper around diskimage-builder's `disk-image-create`.
+
+`DibJob` is the resolved command (frozen): elements, architecture, output
+base name, image type, compression, size and the variables of the build.
+`job.argv()` is the argument list; `stream()` runs any argv (local, or the
+same job wrapped in ssh by the remote builder), writes every output line to
+the log file and hands each line to an optional callback (the phase display).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagekit import paths, ui
+from imagekit.build import environment
+from imagekit.errors import BuildError, ToolError
+from imagekit.tools.run import tail, which
+
+PROGRAM = "disk-image-create"
+
+
+@dataclass(frozen=True)
+class DibJob:
+    elements: tuple[str, ...]
+    output: str                         # output base path, without the .qcow2 suffix
+    arch: str = "amd64"                 # DIB/Debian arch name: amd64, ppc64el, arm64
+    image_type: str = "qcow2"
+    compress: bool = True
+    image_size_gb: int | None = None
+    elements_path: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=())
+    program: str = PROGRAM
+
+    def argv(self) -> list[str]:
+        argv = [self.program, "-a", self.arch, "-o", self.output, "-t", self.image_type]
+        if not self.compress:
+            argv.append("-u")
+        if self.image_size_gb:
+            argv += ["--image-size", str(self.image_size_gb)]
+        return argv + list(self.elements)
+
+    def variables(self) -> dict[str, str]:
+        """The build's own variables (ELEMENTS_PATH included)."""
+        env = dict(self.env)
+        if self.elements_path:
+            env["ELEMENTS_PATH"] = ":".join(self.elements_path)
+        return env
+
+    @property
+    def image_path(self) -> str:
+        return f"{self.output}.{self.image_type}"
+
+
+def find_program() -> str:
+    """disk-image-create: next to this Python (the project venv) or on PATH."""
+    local = Path(sys.executable).parent / PROGRAM
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    try:
+        return which(PROGRAM)
+    except ToolError as exc:
+        raise BuildError("diskimage-builder (disk-image-create) is not installed on this host",
+                         "run 'make setup' (it installs diskimage-builder into .venv)") from exc
+
+
+def local_env(job: DibJob, program: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The complete environment of a local run: the cleaned host environment,
+    DIB's own folder first on PATH (its helper scripts), the job's variables."""
+    env = environment.clean_host_env(environ)
+    bindir = str(Path(program).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env.update(job.variables())
+    return env
+
+
+LOCK_NAME = "dib-build.lock"
+
+
+@contextmanager
+def build_lock(what: str = "build") -> Iterator[None]:
+    """One DIB build at a time on this host: builds share the apt cache and
+    the debootstrap tarball (and two builds on 2 cores only slow each other)."""
+    lock = paths.cache_dir() / LOCK_NAME
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ui.info(f"waiting for another diskimage-builder build on this host ({lock})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    returncode: int
+    seconds: float
+    log: Path
+
+
+def stream(argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
+           on_line: Callable[[str], None] | None = None, cwd: str | None = None,
+           stdin: int | None = subprocess.DEVNULL) -> StreamResult:
+    """Run argv with stdout+stderr merged into `log` (line by line, flushed),
+    calling `on_line` for each line. Returns the exit code; never raises for a
+    non-zero exit (the caller decides what a failure means)."""
+    start = time.monotonic()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    ui.verbose("run: " + " ".join(argv), level=2)
+    with open(log, "w", encoding="utf-8") as out:
+        try:
+            proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=stdin, env=dict(env) if env is not None else None,
+                                    cwd=cwd, text=True, errors="replace", bufsize=1)
+        except FileNotFoundError as exc:
+            raise BuildError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                if on_line:
+                    on_line(line.rstrip("\n"))
+            rc = proc.wait()
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    return StreamResult(rc, time.monotonic() - start, log)
+
+
+def failure(what: str, log: Path, lines: int = 30) -> BuildError:
+    """The error of a failed build: the last lines of its log, and its path."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        text = ""
+    last = tail(text, lines)
+    if last:
+        ui.err.print(last, markup=False, highlight=False)
+    return BuildError(f"{what} failed; the last {lines} lines of its log are above; "
+                      f"full log: {log}",
+                      "read the log from the first 'error' / 'ERROR' line; re-run with the same "
+                      "options after fixing it")
+
+
+def run_local(job: DibJob, log: Path, on_line: Callable[[str], None] | None = None,
+              environ: Mapping[str, str] | None = None) -> StreamResult:
+    """Run a DIB job on this host (serialized by `build_lock`)."""
+    program = find_program() if job.program == PROGRAM else job.program
+    if not shutil.which("sudo"):
+        raise BuildError("sudo is not installed (diskimage-builder calls sudo even as root)",
+                         "apt-get install sudo, or run 'make setup'")
+    argv = job.argv()
+    argv[0] = program
+    with build_lock():
+        return stream(argv, log, env=local_env(job, program, environ), on_line=on_line)
