@@ -1,0 +1,192 @@
+"""What the checks need from a mounted guest, read once (pread-based, cheap):
+the facts of imagekit.guest.facts plus shadow entries, group members, the
+/etc/trove tree with its files' text, private keys, folder permissions and
+free space. Everything here only reads; the checks themselves are pure
+functions of `GuestEvidence` (offline.py)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from imagekit.guest import facts as facts_mod
+from imagekit.guest.facts import GuestFacts
+
+TROVE_DIR = "/etc/trove"
+CONF_D = "/etc/trove/conf.d"
+# Paths whose permissions decide whether the guest user can write conf.d.
+CONF_D_PATH = ("/", "/etc", TROVE_DIR, CONF_D)
+# Where guest_info has lived (Kilo+ conf.d, pre-Kilo /etc/guest_info).
+GUEST_INFO_PATHS = (f"{CONF_D}/guest_info.conf", "/etc/guest_info", f"{TROVE_DIR}/guest_info.conf")
+MAX_SCAN = 1024 * 1024          # files bigger than this under /etc/trove are not read
+MAX_FILES = 500
+_PRIVATE = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+
+
+@dataclass(frozen=True)
+class PathStat:
+    path: str
+    uid: int
+    gid: int
+    mode: int          # permission bits only
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class GuestFile:
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Space:
+    free: int          # bytes available to unprivileged users
+    size: int
+
+
+@dataclass(frozen=True)
+class GuestEvidence:
+    facts: GuestFacts
+    shadow: dict[str, str]                  # user -> password field, only users with an entry
+    passwd_password: dict[str, str]         # user -> 2nd field of /etc/passwd
+    group_members: dict[str, tuple[str, ...]]
+    group_ids: dict[str, int]
+    path_stats: dict[str, PathStat | None]  # CONF_D_PATH (followed symlinks); None = missing
+    trove_files: tuple[GuestFile, ...]      # text of the regular files under /etc/trove
+    guest_info: tuple[str, ...]             # guest_info files that exist
+    private_keys: tuple[str, ...]
+    root_space: Space | None
+
+
+def _stat(g: Any, path: str) -> PathStat | None:
+    try:
+        if not g.exists(path):
+            return None
+        st = g.statns(path)
+    except RuntimeError:
+        return None
+    return PathStat(path, st["st_uid"], st["st_gid"], st["st_mode"] & 0o7777,
+                    (st["st_mode"] & 0o170000) == 0o040000)
+
+
+def shadow(g: Any) -> dict[str, str]:
+    out = {}
+    for line in (facts_mod.read_text(g, "/etc/shadow") or "").splitlines():
+        parts = line.split(":")
+        if len(parts) > 1 and parts[0]:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def passwd_passwords(g: Any) -> dict[str, str]:
+    out = {}
+    for line in (facts_mod.read_text(g, "/etc/passwd") or "").splitlines():
+        parts = line.split(":")
+        if len(parts) > 1 and parts[0]:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def group_table(g: Any) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    ids: dict[str, int] = {}
+    members: dict[str, tuple[str, ...]] = {}
+    for line in (facts_mod.read_text(g, "/etc/group") or "").splitlines():
+        parts = line.split(":")
+        if len(parts) >= 4 and parts[2].isdigit():
+            ids[parts[0]] = int(parts[2])
+            members[parts[0]] = tuple(m.strip() for m in parts[3].split(",") if m.strip())
+    return ids, members
+
+
+def _regular_files(g: Any, folder: str) -> list[str]:
+    """Regular files under `folder` (not following symlinked folders)."""
+    if not g.is_dir(folder, followsymlinks=True):
+        return []
+    try:
+        names = g.find(folder)
+    except RuntimeError:
+        return []
+    out = []
+    for rel in names:
+        p = f"{folder.rstrip('/')}/{rel}"
+        try:
+            if g.is_file(p, followsymlinks=False):
+                out.append(p)
+        except RuntimeError:
+            continue
+        if len(out) >= MAX_FILES:
+            break
+    return sorted(out)
+
+
+def trove_files(g: Any) -> list[tuple[str, bytes]]:
+    out = []
+    for p in _regular_files(g, TROVE_DIR):
+        data = facts_mod.read_bytes(g, p, limit=MAX_SCAN)
+        if data is not None:
+            out.append((p, data))
+    return out
+
+
+def _homes(users: dict[str, facts_mod.Passwd]) -> list[str]:
+    homes = {"/root"}
+    for u in users.values():
+        if u.home and u.home not in ("/", "/nonexistent") and (u.uid == 0 or u.uid >= 1000
+                                                               or u.home.startswith("/home/")):
+            homes.add(u.home.rstrip("/"))
+    return sorted(homes)
+
+
+def private_keys(g: Any, users: dict[str, facts_mod.Passwd],
+                 trove: list[tuple[str, bytes]]) -> list[str]:
+    """ssh private keys in users' ~/.ssh (id_* without .pub, or PEM private key
+    content) and any private key under /etc/trove."""
+    found = set()
+    candidates: set[str] = set()
+    for home in _homes(users):
+        candidates.update(g.glob_expand(f"{home}/.ssh/*"))
+    candidates.update(g.glob_expand("/home/*/.ssh/*"))
+    for p in sorted(candidates):
+        name = p.rsplit("/", 1)[1]
+        if name.endswith(".pub") or name in ("authorized_keys", "authorized_keys2", "known_hosts",
+                                              "config", "known_hosts.old"):
+            continue
+        try:
+            if not g.is_file(p, followsymlinks=True):
+                continue
+        except RuntimeError:
+            continue
+        head = facts_mod.read_bytes(g, p, limit=MAX_SCAN) or b""
+        if name.startswith("id_") or _PRIVATE.search(head):
+            found.add(p)
+    for p, data in trove:
+        if _PRIVATE.search(data):
+            found.add(p)
+    return sorted(found)
+
+
+def root_space(g: Any) -> Space | None:
+    try:
+        st = g.statvfs("/")
+    except RuntimeError:
+        return None
+    return Space(free=st["bavail"] * st["frsize"], size=st["blocks"] * st["frsize"])
+
+
+def collect(g: Any, root: str, facts: GuestFacts | None = None) -> GuestEvidence:
+    """Everything the offline checks look at; the guest must be mounted."""
+    facts = facts or facts_mod.collect(g, root)
+    ids, members = group_table(g)
+    trove = trove_files(g)
+    return GuestEvidence(
+        facts=facts,
+        shadow=shadow(g),
+        passwd_password=passwd_passwords(g),
+        group_members=members,
+        group_ids=ids,
+        path_stats={p: _stat(g, p) for p in CONF_D_PATH},
+        trove_files=tuple(GuestFile(p, d.decode(errors="replace")) for p, d in trove),
+        guest_info=tuple(p for p in GUEST_INFO_PATHS if g.is_file(p, followsymlinks=True)),
+        private_keys=tuple(private_keys(g, facts.users, trove)),
+        root_space=root_space(g),
+    )
