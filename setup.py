@@ -19,7 +19,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["imagekit", "imagekit.*"]),
     include_package_data=True,
-    package_data={"imagekit": ["data/*", "data/**/*"]},
+    package_data={"imagekit": ["data/*", "data/**/*"],
+                  "imagekit.cloud.devcloud": ["templates/*", "*.txt"]},
     # guestfs (the libguestfs binding) comes from Debian's python3-guestfs;
     # the venv is created with --system-site-packages to see it.
     install_requires=[
