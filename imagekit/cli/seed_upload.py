@@ -1,9 +1,75 @@
-"""Original-tool command (not implemented yet)."""
+"""`dbimage-upload`: the original tool's command, with its option letters
+(-d -v -c -e -f -k -s, and a -b that works), on imagekit's upload: the image
+is re-targeted (no loop mount, no raw conversion), uploaded as qcow2 to the
+cloud named by --os-cloud / OS_CLOUD (clouds.yaml), registered with Trove.
+
+dbimagerc is read like the original sourced it (see imagekit.dbimagerc):
+DBIMAGE_SOURCE names the Glance image, DBIMAGE_CONTROLLER_IP (with
+DBIMAGE_CTRL_PRIVATE_SSH_KEY or DBIMAGE_CTRL_PASSWD) is the controller for
+trove-manage, the proxy variables are exported for the cloud calls and the
+commands run in the image."""
 from __future__ import annotations
 
+import argparse
 import sys
+
+from imagekit import __version__, dbimagerc
+from imagekit.cloud import uploadplan
+from imagekit.errors import ImagekitError
+
+DESCRIPTION = (
+    "Create a Trove datastore from an image made by dbimage-make -I (or imagekit make): the "
+    "image is updated for the target cloud (its guest configuration, the -k keypair's public "
+    "key in the guest user's authorized_keys, new ssh host keys, the -s command run inside "
+    "it), uploaded to Glance as DB-X.Y[-c|-e]$DBIMAGE_SOURCE-DATE and registered as "
+    "datastore DB, version X.Y (the default version), with its configuration parameters. "
+    "The target cloud comes from clouds.yaml (--os-cloud, or OS_CLOUD). Same as 'imagekit "
+    "upload' with the original's options.")
+
+EPILOG = ("dbimagerc ($DBIMAGERC, ./dbimagerc, ./scripts/dbimagerc or "
+          "~/.config/imagekit/dbimagerc; the environment wins): DBIMAGE_SOURCE, "
+          "DBIMAGE_CONTROLLER_IP, DBIMAGE_CTRL_USER, DBIMAGE_CTRL_SSH_PORT, "
+          "DBIMAGE_CTRL_PRIVATE_SSH_KEY, DBIMAGE_CTRL_PASSWD, DBIMAGE_TROVE_MANAGE, http_proxy, "
+          "https_proxy, no_proxy.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dbimage-upload", description=DESCRIPTION, epilog=EPILOG)
+    uploadplan.add_options(p, seed=True)
+    g = p.add_argument_group("general options")
+    g.add_argument("--verbose", action="count", default=0, help="say more; repeat for more")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    g.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    g.add_argument("--version", action="version", version=f"dbimage-upload (imagekit {__version__})")
+    return p
+
+
+def _echo(args: argparse.Namespace) -> None:
+    """The original printed every resolved variable before it started."""
+    if args.quiet:
+        return
+    pairs = (("dbName", args.datastore), ("dbVersion", args.datastore_version),
+             ("imageName", args.file), ("cloudKey", args.keypair or ""),
+             ("dibUser", args.user or ""), ("communityEdition", "yes" if args.community else ""),
+             ("enterpriseEdition", "yes" if args.enterprise else ""),
+             ("chrootCmd", " ; ".join(args.run or [])),
+             ("clouds", ",".join(args.os_cloud or []) or "(OS_CLOUD)"))
+    for k, v in pairs:
+        print(f"{k}={v}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("error: not implemented yet", file=sys.stderr)
-    return 1
+    from imagekit.cli import report_error, run_parsed
+    from imagekit.cli.upload import run
+    try:
+        dbimagerc.load()
+    except ImagekitError as exc:
+        return report_error(exc, False)
+    args = build_parser().parse_args(argv)
+    _echo(args)
+    args.func = run
+    return run_parsed(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -215,17 +215,28 @@ def listing(trove: Any, conn: Any, *, cloud: str, datastore: str | None = None
 
 
 def render_listing(rows: tuple[VersionRow, ...], cloud: str) -> None:
+    """A table on a terminal, one plain line per version otherwise."""
+    if not rows:
+        ui.out.print(f"no datastore versions registered in cloud '{cloud}'", markup=False)
+        return
+    if not ui.out.is_terminal:
+        ui.out.print(f"Trove datastore versions in cloud '{cloud}':", markup=False)
+        for r in rows:
+            flags = ", ".join(x for x in ("default" if r.default else "",
+                                          "active" if r.active else "inactive") if x)
+            image = r.image_id or "tags " + ",".join(r.image_tags)
+            ui.out.print(f"  {r.datastore} {r.version} ({flags}): image {image} "
+                         f"{r.image_name or '-'} {r.image_status or '-'}; packages "
+                         f"{','.join(r.packages) or '-'}", markup=False)
+        return
     from rich.table import Table
     table = Table(title=f"Trove datastore versions in cloud '{cloud}'", title_justify="left")
     for col in ("datastore", "version", "default", "active", "image", "image name",
                 "status", "packages"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         image = r.image_id or ("tags " + ",".join(r.image_tags))
         table.add_row(r.datastore, r.version if r.number == r.version else f"{r.version} ({r.number})",
                       "yes" if r.default else "", "yes" if r.active else "no", image,
                       r.image_name, r.image_status, ",".join(r.packages))
-    if not rows:
-        ui.out.print(f"no datastore versions registered in cloud '{cloud}'")
-        return
     ui.out.print(table)

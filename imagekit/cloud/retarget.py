@@ -1,0 +1,271 @@
+"""What `imagekit upload` puts into Glance: the golden image re-targeted to a
+cloud (the original dbimage-upload's "update the image so that it works with
+the targeted cloud"), checked offline.
+
+The re-target is one plan through the customization engine (one appliance
+launch, on an overlay; the golden image is never modified):
+
+  guest-config      the cloud profile (trove-guestagent.conf, CA, datasources)
+  ssh-inject        the -k keypair's public key, read from the cloud's Nova,
+                    into the guest user's authorized_keys (-b, default ubuntu)
+  regen-host-keys   fresh ssh host keys (and machine-id reset)
+  run-command       each -s command
+
+Its output lands in images/retarget/<golden>-<key>.qcow2 (the engine's
+manifest beside it), where <key> hashes every input (golden image identity,
+profile, key, user, commands, imagekit version): a re-run with the same
+inputs reuses the file, so Glance sees the same bytes and nothing is sent
+again. `--as-is` uploads the file unchanged.
+
+The offline checks (imagekit.check) run on the file that will be uploaded;
+the OS facts Glance gets as properties come from the same inspection."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagekit import __version__, paths, ui
+from imagekit.check.findings import Finding, Severity
+from imagekit.guest.image import CheckedImage, check_image
+
+DEFAULT_USER = "ubuntu"          # the original's guest user, and imagekit make's default
+SIDECAR = ".prepared.json"
+REGISTERED = ".registered.json"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the uploaded file depends on (hashable: clouds with equal
+    inputs share one re-target)."""
+    source: Path
+    retarget: bool
+    profile: Path | None = None
+    profile_sha256: str | None = None
+    public_key: str | None = None
+    keypair: str | None = None
+    user: str | None = None
+    commands: tuple[str, ...] = ()
+
+    @classmethod
+    def make(cls, source: Path, *, retarget: bool, profile: Path | None, public_key: str | None,
+             keypair: str | None, user: str | None, commands: tuple[str, ...]) -> Inputs:
+        digest = hashlib.sha256(profile.read_bytes()).hexdigest() if profile else None
+        return cls(source.resolve(), retarget, profile, digest, public_key, keypair, user,
+                   tuple(commands))
+
+    def key(self) -> str:
+        st = self.source.stat()
+        data = {"source": [str(self.source), st.st_size, st.st_mtime_ns, st.st_ino],
+                "retarget": self.retarget, "profile": self.profile_sha256,
+                "public_key": self.public_key, "user": self.user,
+                "commands": list(self.commands), "imagekit": __version__}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The file to upload for a group of clouds, and what is known about it."""
+    path: Path
+    disk_format: str
+    virtual_size: int
+    provenance: str                      # sha256 of the manifest beside the file
+    manifest: Path | None
+    os_distro: str | None
+    os_version: str | None
+    architecture: str | None
+    guest_user: str | None
+    style: str | None
+    findings: tuple[Finding, ...] = field(default=())
+    reused: bool = False                 # an earlier run's re-target output
+    launches: int = 0
+    clouds: tuple[str, ...] = field(default=())
+    key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"], d["manifest"] = str(self.path), str(self.manifest) if self.manifest else None
+        d["findings"] = [f.to_json() for f in self.findings]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prepared:
+        d = dict(d)
+        d["path"] = Path(d["path"])
+        d["manifest"] = Path(d["manifest"]) if d.get("manifest") else None
+        d["findings"] = tuple(Finding(f["id"], Severity(f["severity"]), f["message"], f["fix"])
+                              for f in d.get("findings", ()))
+        d["clouds"] = tuple(d.get("clouds", ()))
+        return cls(**d)
+
+
+def check_source(path: Path) -> CheckedImage:
+    """The golden image, opened safely (format from qemu-img, backing files
+    and truncation checked) before anything else happens."""
+    return check_image(path)
+
+
+def output_for(inputs: Inputs, key: str) -> Path:
+    return paths.images_dir() / "retarget" / f"{inputs.source.stem}-{key[:12]}.qcow2"
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR)
+
+
+def _cached(inputs: Inputs, key: str) -> Path:
+    """Where the facts of an --as-is file are kept (never beside the user's file)."""
+    return paths.cache_dir() / "prepared" / f"{key}.json"
+
+
+def _load(sidecar: Path, key: str, path: Path) -> Prepared | None:
+    try:
+        data = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != key or not path.exists():
+        return None
+    try:
+        return Prepared.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _save(prepared: Prepared, sidecar: Path) -> None:
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(prepared.to_dict(), indent=2) + "\n")
+    tmp.replace(sidecar)
+
+
+def _plan(inputs: Inputs, user: str) -> Any:
+    from imagekit.engine.plan import GuestConfig, Plan, RegenHostKeys, RunCommand, SshInject
+    from imagekit.engine.profile import load_profile
+    ops: list[Any] = []
+    if inputs.profile:
+        ops.append(GuestConfig(profile=load_profile(inputs.profile)))
+    if inputs.public_key:
+        ops.append(SshInject(user=user, keys=(inputs.public_key,)))
+    ops.append(RegenHostKeys())
+    ops += [RunCommand(command=c) for c in inputs.commands]
+    plan = Plan.of(*ops)
+    plan.validate()
+    return plan
+
+
+def _guest_user(inputs: Inputs) -> str:
+    if inputs.user:
+        return inputs.user
+    if inputs.profile:
+        from imagekit.engine.profile import load_profile
+        prof = load_profile(inputs.profile)
+        if prof.guest_user:
+            return prof.guest_user
+    return DEFAULT_USER
+
+
+def _inspect_and_check(path: Path, *, db: str, version: str) -> dict[str, Any]:
+    """One appliance launch: the OS facts and the offline check findings of
+    the file that will be uploaded."""
+    from imagekit.check.offline import CheckOptions
+    from imagekit.check.runner import check_images
+    from imagekit.guest.session import Appliance
+    checked = check_image(path)
+    with ui.step(f"checking {path.name} (one appliance launch)") as st, Appliance() as app:
+        drive = app.add(checked, readonly=True)
+        app.launch()
+        guest = app.inspect(drive)
+        res = check_images([path], CheckOptions(db=db, version=version), app=app,
+                           drives=[drive])[0]
+        st["note"] = f"{len(res.errors)} error(s), {len(res.warnings)} warning(s)"
+    return {"disk_format": checked.format, "virtual_size": checked.info.virtual_size,
+            "os_distro": guest.distro or None, "os_version": os_version(guest),
+            "architecture": guest.arch or None,
+            "guest_user": res.summary.get("guest_user"), "style": res.summary.get("style"),
+            "findings": tuple(res.findings)}
+
+
+def os_version(guest: Any) -> str | None:
+    """Glance's os_version: '12' (Debian), '22.04' (Ubuntu's zero-padded minor)."""
+    if not guest.major:
+        return None
+    if guest.distro == "ubuntu":
+        return f"{guest.major}.{guest.minor:02d}"
+    return guest.version
+
+
+def prepare(inputs: Inputs, source: CheckedImage, *, db: str, version: str,
+            clouds: tuple[str, ...] = ()) -> Prepared:
+    """The file to upload for these inputs: reused when an earlier run made
+    it from the same inputs, else re-targeted (or taken as is) and checked."""
+    key = inputs.key()
+    if not inputs.retarget:
+        sidecar = _cached(inputs, key)
+        hit = _load(sidecar, key, inputs.source)
+        if hit:
+            ui.info(f"{inputs.source.name}: unchanged since it was last checked; not checked again")
+            return Prepared(**{**asdict(hit), "path": hit.path, "manifest": hit.manifest,
+                               "findings": hit.findings, "clouds": clouds, "reused": True,
+                               "launches": 0})
+        manifest = _manifest_beside(inputs.source)
+        facts = _inspect_and_check(inputs.source, db=db, version=version)
+        prepared = Prepared(path=inputs.source, manifest=manifest,
+                            provenance=_sha256(manifest) if manifest else _identity_hash(inputs),
+                            launches=1, clouds=clouds, key=key, **facts)
+        _save(prepared, sidecar)
+        return prepared
+    out = output_for(inputs, key)
+    sidecar = _sidecar(out)
+    hit = _load(sidecar, key, out)
+    if hit:
+        ui.info(f"re-target of {inputs.source.name} for {', '.join(clouds) or 'this cloud'}: "
+                f"reusing {out} (same inputs)")
+        return Prepared(**{**asdict(hit), "path": hit.path, "manifest": hit.manifest,
+                           "findings": hit.findings, "clouds": clouds, "reused": True,
+                           "launches": 0})
+    from imagekit.engine import run_plan
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plan = _plan(inputs, _guest_user(inputs))
+    with ui.step(f"re-targeting {inputs.source.name} for {', '.join(clouds) or 'the cloud'} "
+                 f"({len(plan)} operations, one appliance launch)"):
+        result = run_plan(source.path, plan, out, mode="retarget")
+    manifest = result.manifest_path
+    facts = _inspect_and_check(out, db=db, version=version)
+    prepared = Prepared(path=out, manifest=manifest,
+                        provenance=_sha256(manifest) if manifest else _identity_hash(inputs),
+                        launches=result.launches + 1, clouds=clouds, key=key, **facts)
+    _save(prepared, sidecar)
+    return prepared
+
+
+def _manifest_beside(path: Path) -> Path | None:
+    for cand in (path.with_name(path.name + ".manifest.json"),
+                 path.with_suffix(".manifest.json")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _identity_hash(inputs: Inputs) -> str:
+    return inputs.key()
+
+
+def record(prepared: Prepared, outcome: dict[str, Any]) -> None:
+    """Remember where a re-target output was registered (beside it, not in the
+    manifest, whose hash is the image's provenance)."""
+    if prepared.path.parent != paths.images_dir() / "retarget":
+        return
+    f = prepared.path.with_name(prepared.path.name + REGISTERED)
+    try:
+        data = json.loads(f.read_text())
+    except (OSError, ValueError):
+        data = {"clouds": {}}
+    data["clouds"][outcome["cloud"]] = outcome
+    f.write_text(json.dumps(data, indent=2, default=str) + "\n")
