@@ -317,15 +317,26 @@ class Appliance:
 
     # -- storage layout ---------------------------------------------------
     def storage(self, guest: GuestOS) -> dict[str, list[dict]]:
-        """Partitions and filesystems of the guest's drive (no sizes in use;
-        see report.py). Cached like the inspection: it depends only on the file."""
+        """Partitions and filesystems of the guest's own drive, each filesystem
+        with its mountpoint. The layout depends only on the file, so it is
+        cached like the inspection; mountpoints come from `guest`."""
         d = self.drives[guest.drive]
-        key = f"{d.cache_key}|storage" if d.cache_key else None
-        if key:
-            cached = self._cache.get(key)
-            if cached is not None:
-                return {k: [{**e, "device": _specific(e["device"], guest.drive)} for e in v]
-                        for k, v in cached.items()}
+        key = f"{d.cache_key}|storage/3" if d.cache_key else None
+        layout = self._cache.get(key) if key else None
+        if layout is not None:
+            layout = {k: [{**e, "device": _specific(e["device"], guest.drive)} for e in v]
+                      for k, v in layout.items()}
+        else:
+            layout = self._read_storage(guest)
+            if key:
+                self._cache.put(key, {k: [{**e, "device": _generic(e["device"])} for e in v]
+                                      for k, v in layout.items()})
+        mounted = {dev: mp for mp, dev in guest.mountpoints}
+        return {"partitions": layout["partitions"],
+                "filesystems": [{**f, "mountpoint": mounted.get(f["device"])}
+                                for f in layout["filesystems"]]}
+
+    def _read_storage(self, guest: GuestOS) -> dict[str, list[dict]]:
         g = self.g
         dev = g.list_devices()[guest.drive]
         parts: list[dict] = []
@@ -344,28 +355,34 @@ class Appliance:
                                   "start": p["part_start"], "size": p["part_size"], "table": table})
             except RuntimeError:
                 pass
-        lv_sizes: dict[str, int] = {}
-        if any(not _SD.match(fs) for fs in g.inspect_get_filesystems(guest.root)):
-            try:
-                for lv in g.lvs_full():
-                    lv_sizes[f"/dev/{lv['vg_name']}/{lv['lv_name']}"] = lv["lv_size"]
-            except (RuntimeError, KeyError):
-                pass
-        mounted = {dev_: mp for mp, dev_ in guest.mountpoints}
-        fss = []
-        for fs in g.inspect_get_filesystems(guest.root):
+        fss: list[dict] = []
+        has_pv = False
+
+        def probe(fs: str) -> None:
+            nonlocal has_pv
             try:
                 tags = g.blkid(fs)
             except RuntimeError:
-                tags = {}
-            fss.append({"device": fs, "type": tags.get("TYPE", "unknown"),
-                        "label": tags.get("LABEL"), "uuid": tags.get("UUID"),
-                        "size": sizes.get(fs) or lv_sizes.get(fs), "mountpoint": mounted.get(fs)})
-        result = {"partitions": parts, "filesystems": fss}
-        if key:
-            self._cache.put(key, {k: [{**e, "device": _generic(e["device"])} for e in v]
-                                  for k, v in result.items()})
-        return result
+                return
+            fstype = tags.get("TYPE")
+            if fstype == "LVM2_member":
+                has_pv = True
+            if fstype and fstype != "LVM2_member":
+                fss.append({"device": fs, "type": fstype, "label": tags.get("LABEL"),
+                            "uuid": tags.get("UUID"), "size": sizes.get(fs)})
+
+        for cand in [p["device"] for p in parts] or [dev]:
+            probe(cand)
+        if has_pv:   # logical volumes whose volume group lives on this drive
+            try:
+                full = {lv["lv_name"]: lv["lv_size"] for lv in g.lvs_full()}
+                for name in g.lvs():
+                    if self._drive_of(name) == guest.drive:
+                        sizes[name] = full.get(name.rsplit("/", 1)[1])
+                        probe(name)
+            except (RuntimeError, KeyError):
+                pass
+        return {"partitions": parts, "filesystems": fss}
 
     # -- mounting --------------------------------------------------------
     def mount(self, guest: GuestOS, *, readonly: bool | None = None) -> None:
