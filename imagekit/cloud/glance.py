@@ -235,15 +235,19 @@ def _our_kind(img: Any, spec: ImageUpload) -> bool:
     return set(spec.tags) <= set(img.tags or []) and (img.disk_format == spec.disk_format)
 
 
-def find_reusable(conn: Any, spec: ImageUpload, size: int) -> Any | None:
-    """An active image of this project, with our tags and the file's size and
-    sha512 (the file is hashed only when a same-size candidate exists)."""
+def reuse_candidates(conn: Any, spec: ImageUpload, size: int) -> list[Any]:
+    """Active images of this project with our tags and the file's size."""
     project = conn.current_project_id
-    candidates = [img for img in _images(conn, owner=project, tag=spec.tags[0], status="active")
-                  if _our_kind(img, spec) and img.size == size]
+    return [img for img in _images(conn, owner=project, tag=spec.tags[0], status="active")
+            if _our_kind(img, spec) and img.size == size]
+
+
+def find_reusable(candidates: list[Any], path: Path) -> Any | None:
+    """The newest candidate with the file's sha512 (the file is hashed only
+    when there is a candidate, and only once: the hash is cached)."""
     if not candidates:
         return None
-    digest = file_sha512(spec.path)
+    digest = file_sha512(path)
     for img in sorted(candidates, key=lambda i: i.created_at or "", reverse=True):
         if (img.hash_algo or "sha512") == "sha512" and img.hash_value == digest:
             return img
@@ -431,8 +435,12 @@ def upload(conn: Any, spec: ImageUpload, *, cloud: str,
         service_id = resolve_project(conn, spec.service_project, cloud)
         with ui.step(f"looking for {spec.name} in cloud '{cloud}'") as st:
             leftovers = purge_leftovers(conn, spec)
-            img = find_reusable(conn, spec, size)
-            st["note"] = f"reusing image {img.id} ({img.name})" if img else "not there yet"
+            candidates = reuse_candidates(conn, spec, size)
+            st["note"] = f"{len(candidates)} image(s) of the same size" if candidates \
+                else "not there yet"
+        img = find_reusable(candidates, spec.path)
+        if img is not None:
+            ui.info(f"cloud '{cloud}' already has these bytes: image {img.id} ({img.name})")
         sent = 0
         if img is not None:
             img = _ensure_metadata(conn, img, spec)

@@ -226,19 +226,47 @@ def prepare(inputs: Inputs, source: CheckedImage, *, db: str, version: str,
         return Prepared(**{**asdict(hit), "path": hit.path, "manifest": hit.manifest,
                            "findings": hit.findings, "clouds": clouds, "reused": True,
                            "launches": 0})
-    from imagekit.engine import run_plan
     out.parent.mkdir(parents=True, exist_ok=True)
     plan = _plan(inputs, _guest_user(inputs))
-    with ui.step(f"re-targeting {inputs.source.name} for {', '.join(clouds) or 'the cloud'} "
-                 f"({len(plan)} operations, one appliance launch)"):
-        result = run_plan(source.path, plan, out, mode="retarget")
-    manifest = result.manifest_path
-    facts = _inspect_and_check(out, db=db, version=version)
+    ui.info(f"re-targeting {inputs.source.name} for {', '.join(clouds) or 'the cloud'}: "
+            f"{len(plan)} operations and the checks, one appliance launch")
+    facts, manifest, launches = _retarget_and_check(source, plan, out, db=db, version=version)
     prepared = Prepared(path=out, manifest=manifest,
                         provenance=_sha256(manifest) if manifest else _identity_hash(inputs),
-                        launches=result.launches + 1, clouds=clouds, key=key, **facts)
+                        launches=launches, clouds=clouds, key=key, **facts)
     _save(prepared, sidecar)
     return prepared
+
+
+def _retarget_and_check(source: CheckedImage, plan: Any, out: Path, *, db: str,
+                        version: str) -> tuple[dict[str, Any], Path | None, int]:
+    """The plan through the engine's Workspace, and the offline checks on the
+    result before it is saved: one appliance launch for both."""
+    from imagekit.check import evidence, offline, runner
+    from imagekit.check.imagefile import assess
+    from imagekit.check.offline import CheckOptions
+    from imagekit.engine import Workspace
+    opts = CheckOptions(db=db, version=version)
+    with Workspace(source, network=plan.runs_guest_code, workdir=out.parent) as ws:
+        n = len(plan)
+        for i, op in enumerate(plan, 1):
+            ws.apply(op, label=f"[{i}/{n}] ")
+        ws.finish()                     # relabel, machine-id: check the final state
+        with ui.step(f"checking the re-targeted {source.path.name}") as st:
+            ev = evidence.collect(ws.g, ws.guest.root)
+            findings = offline.run(ev, opts)
+            summary = runner.summarize(ev, opts)
+            st["note"] = f"{sum(f.is_error for f in findings)} error(s)"
+        guest = ws.guest
+        saved = ws.save(out, mode="standalone")
+        launches = ws.launches
+    file_findings = list(assess(saved.output).findings)
+    checked = check_image(saved.output)
+    facts = {"disk_format": checked.format, "virtual_size": checked.info.virtual_size,
+             "os_distro": guest.distro or None, "os_version": os_version(guest),
+             "architecture": guest.arch or None, "guest_user": summary.get("guest_user"),
+             "style": summary.get("style"), "findings": tuple(file_findings + findings)}
+    return facts, saved.manifest_path, launches
 
 
 def _manifest_beside(path: Path) -> Path | None:
@@ -267,5 +295,6 @@ def record(prepared: Prepared, outcome: dict[str, Any]) -> None:
         data = json.loads(f.read_text())
     except (OSError, ValueError):
         data = {"clouds": {}}
-    data["clouds"][outcome["cloud"]] = outcome
+    keep = {k: outcome[k] for k in ("cloud", "upload", "datastore_version") if k in outcome}
+    data["clouds"][outcome["cloud"]] = keep
     f.write_text(json.dumps(data, indent=2, default=str) + "\n")
