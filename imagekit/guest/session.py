@@ -115,6 +115,10 @@ class _Drive:
 class Appliance:
     """One libguestfs handle, launched once."""
 
+    # Interactive programs (imagekit shell) set this: qemu then runs in its own
+    # process group, so ^C at their prompt interrupts a command, not the appliance.
+    own_process_group = False
+
     def __init__(self, *, backend: str | None = None, network: bool = False,
                  memsize: int | None = None, smp: int | None = None,
                  use_cache: bool = True) -> None:
@@ -129,6 +133,8 @@ class Appliance:
             self.g.set_memsize(memsize)
         if smp:
             self.g.set_smp(smp)
+        if self.own_process_group:
+            self.g.set_pgroup(True)
         self.drives: list[_Drive] = []
         self.launched = False
         self.launch_seconds: float | None = None
