@@ -4,6 +4,7 @@ help are written. Argument parsing, `help`, tab completion and the man page
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,7 +218,7 @@ def names() -> list[str]:
 def lookup(name: str) -> Command:
     cmd = _BY_NAME.get(name)
     if cmd is None:
-        close = [n for n in names() if n.startswith(name[:2])] if len(name) >= 2 else []
+        close = difflib.get_close_matches(name, names(), n=2, cutoff=0.6)
         raise ShellUsageError(f"{name}: unknown command",
                               f"did you mean {' or '.join(close)}?" if close else "'help' lists the commands")
     return cmd

@@ -52,12 +52,12 @@ class Session:
         checked = check_image(image)
         others = [check_image(p) for p in against]
         out = out or Output()
+        Appliance.own_process_group = True   # ^C at the prompt must not reach qemu
         if write:
             from imagekit.shell import writing
             return writing.open_session(cls, checked, others, out)
         app = Appliance()
         try:
-            app.g.set_pgroup(True)        # Ctrl-C at the prompt must not reach qemu
             app.add(checked, readonly=True)
             for o in others:
                 app.add(o, readonly=True)
@@ -71,6 +71,8 @@ class Session:
         return cls(app=app, image=checked, guest=guest, out=out, attached=attached)
 
     def close(self) -> None:
+        """Close the appliance; in write mode the overlay (whatever was not
+        saved) is deleted with it."""
         if self.workspace is not None:
             self.workspace.close()
         else:
@@ -91,6 +93,9 @@ class Session:
     @property
     def dirty(self) -> bool:
         return bool(self.changes)
+
+    def forget_owners(self) -> None:
+        self._owners = None
 
     def owners(self) -> tuple[dict[int, str], dict[int, str]]:
         """(uid -> user name, gid -> group name) of the guest, read once."""
