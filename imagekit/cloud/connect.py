@@ -51,11 +51,15 @@ def devcloud_clouds_yaml() -> Path:
 
 
 def _load(files: list[Path] | None) -> Any:
+    """openstacksdk's config: the usual search (None), or exactly `files`
+    (then OS_CLIENT_CONFIG_FILE, secure.yaml and OS_* variables are ignored)."""
     from openstack import config
     from openstack import exceptions as sdk
     try:
-        return config.OpenStackConfig(config_files=[str(f) for f in files] if files else None,
-                                      app_name=APP_NAME)
+        if files is None:
+            return config.OpenStackConfig(app_name=APP_NAME)
+        return config.OpenStackConfig(config_files=[str(f) for f in files], secure_files=[],
+                                      load_envvars=False, app_name=APP_NAME)
     except sdk.ConfigException as exc:
         raise CloudError(f"cannot read clouds.yaml: {exc}",
                          "fix the YAML of the file named above") from exc

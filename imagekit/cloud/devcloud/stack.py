@@ -211,6 +211,8 @@ def _init_and_start(ctx: Context, svc: str, needs_init: bool, timings: dict) -> 
 
 
 def _start_all(ctx: Context, state: dict) -> None:
+    """Init and start the four in parallel; the catalog is registered as soon
+    as Keystone answers, while the others are still starting."""
     initialized = state.setdefault("initialized", {})
     errors: list[BaseException] = []
     timings: dict[str, tuple[float, float]] = {}
@@ -219,6 +221,11 @@ def _start_all(ctx: Context, state: dict) -> None:
         try:
             _init_and_start(ctx, svc, not initialized.get(svc), timings)
             initialized[svc] = True
+            if svc == "keystone" and state.get("registered") != ctx.ports.as_dict():
+                t0 = time.monotonic()
+                catalog.register(ctx)
+                state["registered"] = ctx.ports.as_dict()
+                ui.verbose(f"catalog registered ({time.monotonic() - t0:.1f} s)")
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             errors.append(exc)
 
@@ -278,15 +285,12 @@ def up(opts: Options) -> Stack:
         try:
             fresh = not state.get("initialized")
             title = "initialising and starting" if fresh else "starting"
-            with ui.step(f"{title} keystone, glance, nova, trove on ports {ports}"):
+            with ui.step(f"{title} keystone, glance, nova, trove on ports {ports} (and "
+                         "registering the catalog)"):
                 try:
                     _start_all(ctx, state)
                 finally:
                     _write_state(lay, state)
-            if state.get("registered") != ports.as_dict():
-                with ui.step("registering the catalog, service users and the second project"):
-                    catalog.register(ctx)
-                state["registered"] = ports.as_dict()
             catalog.write_clouds_yaml(ctx, opts.cloud_name)
             _write_state(lay, state)
         except BaseException as exc:
