@@ -142,6 +142,8 @@ class Appliance:
         self._cache = _InspectionCache()
         self._mounted: GuestOS | None = None
         self._inspected: dict[int, list[GuestOS]] = {}
+        self._known_devices: set[str] | None = None   # listed once per launch (see _cache_valid)
+        self._known_lvs: set[str] | None = None
 
     # -- drives -----------------------------------------------------------
     def add(self, image: CheckedImage, *, readonly: bool = True,
@@ -312,11 +314,18 @@ class Appliance:
         return GuestOS(drive=drive, **d)
 
     def _cache_valid(self, cached: list[dict], drive: int) -> bool:
+        # Listing devices and partitions costs seconds per call with many drives
+        # under TCG; the block devices of a launch do not change while images
+        # are inspected, so they are listed once, not once per drive.
         try:
-            known = set(self.g.list_devices()) | set(self.g.list_partitions())
+            if self._known_devices is None:
+                self._known_devices = set(self.g.list_devices()) | set(self.g.list_partitions())
+            known = set(self._known_devices)
             needs_lvm = any(not _SD.match(dev) for c in cached for _, dev in c["mountpoints"])
             if needs_lvm:
-                known |= set(self.g.lvs())
+                if self._known_lvs is None:
+                    self._known_lvs = set(self.g.lvs())
+                known |= self._known_lvs
         except RuntimeError:
             return False
         return all(_specific(dev, drive) in known for c in cached for _, dev in c["mountpoints"])
