@@ -18,6 +18,9 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +56,10 @@ class DibSpec:
     compress: bool = False          # tests copy images around: skip qcow2 compression
 
     def key(self) -> str:
+        ours = {e: _tree_hash(paths.elements_dir() / e) for e in self.elements
+                if (paths.elements_dir() / e).is_dir()}
         h = hashlib.sha256(json.dumps({
-            "spec": SPEC_VERSION, "name": self.name, "elements": self.elements,
+            "spec": SPEC_VERSION, "name": self.name, "elements": self.elements, "ours": ours,
             "distro": self.distro, "release": self.release, "arch": self.arch,
             "env": sorted(self.env), "compress": self.compress, "dib": dib_version(),
         }, sort_keys=True).encode())
@@ -66,7 +71,8 @@ class DibSpec:
 
 BASE = DibSpec(
     name="base",
-    elements=("vm", "debian-minimal", "openssh-server", "cloud-init", "cloud-init-datasources"),
+    elements=("vm", "debian-minimal", "openssh-server", "cloud-init", "cloud-init-datasources",
+              "imagekit-initramfs-once"),
     env=(("DIB_RELEASE", "bookworm"), ("DIB_CLOUD_INIT_DATASOURCES", "ConfigDrive, OpenStack")),
 )
 
@@ -83,7 +89,7 @@ def build(spec: DibSpec) -> Path:
             return target
         work = target.parent / f".{target.stem}.building-{os.getpid()}"
         job = dib.DibJob(elements=spec.elements, output=str(work), arch=spec.arch,
-                         compress=spec.compress,
+                         compress=spec.compress, elements_path=(str(paths.elements_dir()),),
                          env=tuple(sorted(environment.build_env(spec.distro, dict(spec.env)).items())))
         log = target.with_suffix(".log")
         try:
@@ -92,18 +98,84 @@ def build(spec: DibSpec) -> Path:
                 raise dib.failure(f"test image build {spec.name}", log)
             os.replace(job.image_path, target)
         finally:
-            for leftover in target.parent.glob(f"{work.name}*"):
-                if leftover.is_dir():
-                    import shutil
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
+            _remove(target.parent.glob(f"{work.name}*"))
     return target
+
+
+def _remove(paths_: object) -> None:
+    for p in paths_:  # type: ignore[attr-defined]
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def base_image() -> Path:
     """The real DIB Debian bookworm base image (see the module text)."""
     return build(BASE)
+
+
+# -- Trove guest images built by `imagekit make` ---------------------------------
+def _tree_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(folder)).encode())
+            h.update(oct(f.stat().st_mode & 0o777).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def db_image_key(db: str) -> str:
+    """The hash of what a `make -d DB` image is made of: the resolved recipe,
+    the pinned trove, our elements, the DIB version."""
+    from imagekit import recipes, releases
+    recipe = recipes.resolve(db)
+    pin = releases.lookup(releases.default_series()).pin
+    h = hashlib.sha256(json.dumps({
+        "spec": SPEC_VERSION, "recipe": recipe.as_dict(), "trove": pin, "dib": dib_version(),
+        "elements": _tree_hash(paths.elements_dir()), "compress": False, "user": "ubuntu",
+    }, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def db_image_path(db: str) -> Path:
+    from imagekit import recipes
+    return cache_dir() / f"make-{recipes.resolve(db).image_base}-{db_image_key(db)}.qcow2"
+
+
+def db_image(db: str, *, builder: str | None = None, env: dict[str, str] | None = None) -> Path:
+    """A Debian bookworm native guest image for `db` (distro source), built with
+    the real `imagekit make -d DB -I --no-compress` (on `builder` over ssh when
+    given: [user@]host:port plus DBIMAGE_DIB_* variables in `env`) and cached
+    by `db_image_key`. Never modify the returned file: copy it first."""
+    target = db_image_path(db)
+    if target.is_file():
+        return target
+    with open(target.with_suffix(".lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if target.is_file():
+            return target
+        out = target.parent / f".{target.stem}.out-{os.getpid()}"
+        out.mkdir()
+        try:
+            argv = [str(Path(sys.executable).parent / "imagekit"), "make", "-d", db, "-I",
+                    "--no-compress", "--output-dir", str(out)]
+            if builder:
+                argv += ["-i", builder]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
+                                  env={**os.environ, **(env or {})})
+            built = list(out.glob("*.qcow2"))
+            logs = list(out.glob("*.log"))
+            if proc.returncode != 0 or len(built) != 1:
+                raise RuntimeError(f"imagekit make -d {db} failed (exit {proc.returncode}):\n"
+                                   f"{proc.stderr[-3000:]}")
+            if logs:
+                os.replace(logs[0], target.with_suffix(".log"))
+            os.replace(built[0], target)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    return target
 
 
 if __name__ == "__main__":       # python -m tests.dibimages: build (or find) the base image

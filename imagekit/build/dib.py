@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -121,7 +122,8 @@ def stream(argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = No
         try:
             proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=stdin, env=dict(env) if env is not None else None,
-                                    cwd=cwd, text=True, errors="replace", bufsize=1)
+                                    cwd=cwd, text=True, errors="replace", bufsize=1,
+                                    start_new_session=True)
         except FileNotFoundError as exc:
             raise BuildError(f"cannot run {argv[0]}: {exc.strerror}") from exc
         assert proc.stdout is not None
@@ -133,13 +135,41 @@ def stream(argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = No
                     on_line(line.rstrip("\n"))
             rc = proc.wait()
         except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _interrupt(proc)
             raise
     return StreamResult(rc, time.monotonic() - start, log)
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Stop a build like Ctrl-C on its terminal would: SIGINT to its process
+    group, then time for DIB's own clean-up (unmounts, loop devices)."""
+    for sig, wait in ((signal.SIGINT, 120), (signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (e.g. `timeout`, a CI runner) becomes KeyboardInterrupt while a
+    build runs, so that the build is stopped and cleaned up the same way."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:          # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def failure(what: str, log: Path, lines: int = 30) -> BuildError:

@@ -1,0 +1,180 @@
+"""`imagekit make` and `dbimage-make` as an operator runs them: bad input, the
+remote builder checks against a real sshd on 127.0.0.1, a real DIB failure."""
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+
+import pytest
+
+from imagekit.build.builder import SshBuilder, _mirror_pairs
+from imagekit.build.ssh import parse_target
+from tests.build import sshd
+from tests.util import run_cli
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = sshd.start(tmp_path_factory.mktemp("sshd"))
+    yield s
+    sshd.stop(s)
+
+
+def _make(*args, env=None, program="imagekit", tmp=None):
+    extra = ["--output-dir", str(tmp)] if tmp is not None and program == "imagekit" else []
+    cmd = ("make", *args, *extra) if program == "imagekit" else args
+    return run_cli(*cmd, program=program, env=env, timeout=600,
+                   cwd=str(tmp) if tmp is not None else None)
+
+
+def _no_output(folder):
+    return [p.name for p in folder.iterdir() if p.suffix == ".qcow2" or ".partial" in p.name]
+
+
+# -- bad input --------------------------------------------------------------------
+def test_unknown_database(tmp_path):
+    r = _make("-d", "oracle", "-I", tmp=tmp_path)
+    assert r.returncode == 2 and "unsupported database 'oracle'" in r.stderr
+    assert "hint:" in r.stderr
+
+
+def test_unsupported_version_prints_the_table(tmp_path):
+    r = _make("-d", "redis", "-v", "2.8.19", "-I", tmp=tmp_path)
+    assert r.returncode == 1
+    assert "redis (version 2.8) is not supported for bookworm" in r.stderr
+    assert "DATABASE" in r.stderr and "redis-server" in r.stderr
+
+
+def test_unsupported_source(tmp_path):
+    r = _make("-d", "redis", "-e", "-I", tmp=tmp_path)
+    assert r.returncode == 1 and "enterprise edition" in r.stderr and "DATABASE" in r.stderr
+
+
+def test_community_with_enterprise(tmp_path):
+    r = _make("-d", "mongodb", "-c", "-e", "-I", tmp=tmp_path)
+    assert r.returncode == 2 and "not allowed with argument -c" in r.stderr
+
+
+def _tgz(path, members):
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_p_needs_v_and_a_good_package(tmp_path):
+    tgz = _tgz(tmp_path / "db.tgz", {"setup.sh": "#!/bin/sh\n"})
+    r = _make("-d", "redis", "-p", str(tgz), "-I", tmp=tmp_path)
+    assert r.returncode == 2 and "-p <package> needs -v" in r.stderr
+    zipf = tmp_path / "db.zip"
+    zipf.write_bytes(b"PK\x03\x04")
+    r = _make("-d", "redis", "-v", "7.0", "-p", str(zipf), "-I", tmp=tmp_path)
+    assert r.returncode == 2 and "unsupported package type" in r.stderr
+    bad = _tgz(tmp_path / "nosetup.tgz", {"install.sh": "#!/bin/sh\n"})
+    r = _make("-d", "redis", "-v", "7.0", "-p", str(bad), "-I", tmp=tmp_path)
+    assert r.returncode == 2 and "no setup.sh at its root" in r.stderr
+    assert _no_output(tmp_path) == []
+
+
+def test_dry_run_with_a_package_and_key(tmp_path):
+    tgz = _tgz(tmp_path / "redis-src.tgz", {"setup.sh": "#!/bin/sh\n"})
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    r = _make("-d", "redis", "-v", "6.2.14", "-p", str(tgz), "-k", str(tmp_path / "k.pub"), "-I",
+              "--dry-run", tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "redis 6.2 (distro)" in r.stdout and "tar (redis-src.tgz)" in r.stdout
+    assert "debian_bookworm_redis_6_2.qcow2" in r.stdout
+    r = _make("-d", "redis", "-k", str(tmp_path / "k"), "-I", "--dry-run", tmp=tmp_path)
+    assert r.returncode == 2 and "is a private key" in r.stderr
+
+
+def test_table():
+    r = run_cli("make", "--table", "-d", "postgresql")
+    assert r.returncode == 0 and r.stdout.splitlines()[0].startswith("DATABASE")
+    assert all(line.startswith(("DATABASE", "postgresql")) for line in r.stdout.splitlines())
+
+
+# -- dbimage-make -------------------------------------------------------------------
+def test_dbimage_make_help_and_options():
+    r = run_cli("--help", program="dbimage-make")
+    assert r.returncode == 0
+    for opt in ("-d DB", "-v VERSION", "-c", "-e", "-k PUBKEY", "-i HOST", "-b USER", "-p PKG", "-I"):
+        assert opt in r.stdout
+    assert "--release" not in r.stdout          # exactly the original options
+    r = run_cli("-d", "redis", "-x", program="dbimage-make")
+    assert r.returncode == 1
+
+
+def test_dbimage_make_miss_and_variables(tmp_path):
+    env = {"IMAGEKIT_IMAGES_DIR": str(tmp_path)}
+    r = run_cli("-d", "mariadb", "-v", "5.5.60", "-I", program="dbimage-make", env=env)
+    assert r.returncode == 1
+    assert "dbName=mariadb" in r.stdout and "dbVersion=5.5.60" in r.stdout
+    assert "uploadImage=no" in r.stdout
+    assert "mariadb (version 5.5) is not supported for bookworm from the distribution" in r.stderr
+    assert "DATABASE" in r.stderr
+    r = run_cli("-d", "mysql", "-c", "-e", program="dbimage-make", env=env)
+    assert r.returncode == 1 and "not allowed with argument -c" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- builders -----------------------------------------------------------------------
+def test_unreachable_builder(tmp_path):
+    port = sshd.free_port()
+    env = {"IMAGEKIT_IMAGES_DIR": str(tmp_path)}
+    r = _make("-d", "postgresql", "-I", "-i", f"127.0.0.1:{port}", env=env, tmp=tmp_path)
+    assert r.returncode == 5
+    assert f"cannot reach the builder ubuntu@127.0.0.1:{port}" in r.stderr and "hint:" in r.stderr
+    assert _no_output(tmp_path) == []
+    r = run_cli("-d", "postgresql", "-I", "-i", f"127.0.0.1:{port}", program="dbimage-make", env=env)
+    assert r.returncode == 4
+
+
+def test_builder_of_another_architecture(server, tmp_path):
+    r = _make("-d", "postgresql", "-I", "-i", server.target, "--arch", "ppc64el",
+              env=server.env(), tmp=tmp_path)
+    assert r.returncode == 5, r.stderr
+    assert f"the builder {server.user}@127.0.0.1:{server.port} is x86_64 (amd64), " \
+           "but a ppc64el image was asked for" in r.stderr
+    assert "--cross" in r.stderr
+    assert _no_output(tmp_path) == []
+
+
+def test_ssh_builder_reads_the_builders_apt_sources(server):
+    target = parse_target(server.target, None, server.env())
+    b = SshBuilder(target)
+    try:
+        assert b.ssh.run(["uname", "-m"]).stdout.decode().strip() == "x86_64"
+        assert b._remote_mirrors() == _mirror_pairs(None)
+        # argv lists are quoted for the remote shell: nothing is interpreted
+        out = b.ssh.run(["echo", "a b", "$HOME", ";", "id"]).stdout.decode()
+        assert out.strip() == "a b $HOME ; id"
+    finally:
+        b.ssh.close()
+
+
+@pytest.mark.slow
+def test_dib_failure_leaves_no_image(tmp_path):
+    """A real DIB run that fails (an element whose root.d hook exits 1)."""
+    el = tmp_path / "elements" / "imagekit-test-fail" / "root.d"
+    el.mkdir(parents=True)
+    (el / "01-fail").write_text("#!/bin/bash\necho 'imagekit-test-fail: failing on purpose'\nexit 3\n")
+    (el / "01-fail").chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    loops_before = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    env = {"ELEMENTS_PATH": str(tmp_path / "elements"), "DBIMAGE_MYELEMENTS": "imagekit-test-fail"}
+    r = _make("-d", "redis", "-I", "--no-compress", env=env, tmp=out)
+    assert r.returncode == 5, r.stderr
+    assert "imagekit-test-fail: failing on purpose" in r.stderr      # the log's last lines
+    assert "diskimage-builder (exit" in r.stderr and "full log:" in r.stderr
+    failed = out / "debian_bookworm_redis_7_0.failed.log"
+    assert str(failed) in r.stderr and failed.is_file()
+    assert _no_output(out) == []
+    assert not (out / "debian_bookworm_redis_7_0.log").exists()
+    loops_after = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert loops_after == loops_before
