@@ -108,7 +108,7 @@ def _regular_files(g: Any, folder: str) -> list[str]:
         return []
     out = []
     for rel in names:
-        p = f"{folder.rstrip('/')}/{rel}"
+        p = f"{folder.rstrip('/')}/{rel.lstrip('/')}"
         try:
             if g.is_file(p, followsymlinks=False):
                 out.append(p)

@@ -156,8 +156,10 @@ def check_agent(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                     "code (a trove package) is not in the image")
         return
     if not ag.release:
-        yield found("agent-release-unknown", f"the agent at {ag.path} has no version metadata "
-                    "and the image has no /etc/imagekit/guest-agent.json")
+        what = (f"trove {ag.version} belongs to no release in recipes/trove-releases.yaml"
+                if ag.version else "the agent has no version metadata")
+        yield found("agent-release-unknown", f"{what} ({ag.path}) and the image has no "
+                    "/etc/imagekit/guest-agent.json")
     elif ag.version and ag.recorded_release:
         installed = releases.release_of(ag.version)
         if installed and installed != ag.recorded_release:

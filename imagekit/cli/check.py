@@ -80,7 +80,11 @@ def options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("-v/--datastore-version needs -d/--datastore", "give both: -d mysql -v 8.4")
     if args.trove_release:
         from imagekit import releases
-        releases.lookup(args.trove_release)     # unknown releases are a usage error early
+        from imagekit.errors import RecipeError
+        try:
+            releases.lookup(args.trove_release)
+        except RecipeError as exc:
+            raise UsageError(exc.message, exc.hint) from None
     return CheckOptions(db=args.datastore, version=args.datastore_version, style=args.style,
                         guest_user=args.guest_user, allow_baked_config=args.allow_baked_config,
                         min_free=args.min_free, config_drive=args.config_drive,

@@ -1,0 +1,76 @@
+"""`imagekit check` on a good tiny image and on copies with one seeded fault
+each: every fault image gives exactly its expected finding(s), the good one
+none. All images go through ONE `imagekit check` call (one appliance launch)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.check import faults
+from tests.util import fingerprint, run_cli
+
+pytestmark = pytest.mark.guestfs
+
+
+@pytest.fixture(scope="module")
+def cli_run(fault_images, file_fault_images):
+    names = list(faults.FACTORY) + list(file_fault_images)
+    paths = [fault_images[n] for n in faults.FACTORY] + [p for p, _ in file_fault_images.values()]
+    before = [fingerprint(p) for p in paths]
+    proc = run_cli("check", "--json", *map(str, paths))
+    after = [fingerprint(p) for p in paths]
+    report = json.loads(proc.stdout) if proc.stdout.strip() else None
+    by_name = dict(zip(names, report["images"], strict=True)) if report else {}
+    return proc, report, by_name, before == after
+
+
+def test_one_launch_and_exit_status_4(cli_run):
+    proc, report, _, unchanged = cli_run
+    assert report is not None, proc.stderr
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.count("starting the appliance") == 1
+    last = proc.stderr.strip().splitlines()
+    assert last[-2].startswith("error: ") and "error(s) in" in last[-2]
+    assert last[-1].startswith("hint: ")
+    assert report["schema"] == "imagekit.check/1" and report["ok"] is False
+    assert unchanged, "imagekit check modified an image"
+
+
+def _ids(entry: dict) -> list[str]:
+    return [f["id"] for f in entry["findings"]]
+
+
+@pytest.mark.parametrize("name", list(faults.FACTORY))
+def test_factory_fault_gives_exactly_its_finding(cli_run, name):
+    _, report, by_name, _ = cli_run
+    assert report is not None
+    entry = by_name[name]
+    assert entry["guest_checked"]
+    assert _ids(entry) == list(faults.FACTORY[name].expect), entry["findings"]
+    for f in entry["findings"]:
+        assert f["message"] and "\n" not in f["message"] and f["fix"]
+
+
+@pytest.mark.parametrize("name", ["backing-inside", "backing-outside", "data-file", "truncated",
+                                  "corrupt", "blank"])
+def test_file_fault_gives_exactly_its_finding(cli_run, file_fault_images, name):
+    _, report, by_name, _ = cli_run
+    assert report is not None
+    entry = by_name[name]
+    assert _ids(entry) == list(file_fault_images[name][1]), entry["findings"]
+    # the guest of an overlay whose backing file is in its own folder is still read
+    opened = name in ("backing-inside", "data-file", "blank")
+    assert entry["guest_checked"] == (opened and name != "blank")
+    if not opened:
+        assert entry["summary"]["refused"]
+
+
+def test_good_image_alone_passes_with_exit_0(fault_images):
+    # the human output, and exit 0 when there is no error; shares the launch budget
+    # with nothing else, so it also checks the container-style good image
+    proc = run_cli("check", str(fault_images["good"]), str(fault_images["container-good"]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("no findings") == 2
+    assert "native style" in proc.stdout and "container style" in proc.stdout
+    assert "0 error(s), 0 warning(s) in 2 image(s)" in proc.stdout
