@@ -92,7 +92,9 @@ def ls(s: Session, a: argparse.Namespace) -> None:
     for n, arg in enumerate(args):
         path = s.resolve(arg)
         paths.require(g, path)
-        if a.directory or not g.is_dir(path, followsymlinks=True):
+        # like GNU ls: with -l a symlink argument is shown itself (add / to list its target)
+        as_entry = a.directory or (a.long and not arg.endswith("/") and g.is_symlink(path))
+        if as_entry or not g.is_dir(path, followsymlinks=True):
             folder, name = path.rsplit("/", 1) if path != "/" else ("/", "")
             if a.long:
                 rows = (_long_rows(s, folder or "/", [name], [arg]) if name
@@ -224,13 +226,14 @@ def tree(s: Session, a: argparse.Namespace) -> None:
         found = paths.entries(s.g, folder)
         if not a.all:
             found = [e for e in found if not e.name.startswith(".")]
+        links = _targets(s, folder, [e.name for e in found if e.kind == "l"])
         for i, e in enumerate(found):
             last = i == len(found) - 1
             line = Text(prefix + ("└── " if last else "├── "))
             line.append(e.name, style=_style(e.kind) or "")
             path = paths.join(folder, e.name)
             if e.kind == "l":
-                line.append(" -> " + s.g.readlink(path))
+                line.append(" -> " + links.get(e.name, "?"))
             s.out.styled(line)
             counts["dirs" if e.is_dir else "files"] += 1
             if e.is_dir and (a.level is None or depth < a.level):

@@ -9,6 +9,7 @@ import fnmatch
 import hashlib
 import json
 import re
+from typing import Any
 
 from rich.text import Text
 
@@ -52,16 +53,15 @@ def services(s: Session, a: argparse.Namespace) -> None:
                          g.glob_expand("/etc/systemd/system/*.requires")):
         folder = folder.rstrip("/")
         by = folder.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for e in paths.entries(g, folder):
-            link = paths.join(folder, e.name)
-            target = g.readlink(link) if e.kind == "l" else link
+        found = paths.entries(g, folder)
+        targets = _link_targets(g, folder, [e.name for e in found if e.kind == "l"])
+        for e in found:
             note = "trove guest agent" if e.name in agent_units else ""
-            rows.append([e.name, by, target, note])
+            rows.append([e.name, by, targets.get(e.name, paths.join(folder, e.name)), note])
     rows.sort()
-    masked = []
-    for e in paths.entries(g, "/etc/systemd/system"):
-        if e.kind == "l" and g.readlink(paths.join("/etc/systemd/system", e.name)) == "/dev/null":
-            masked.append(e.name)
+    units = [e.name for e in paths.entries(g, "/etc/systemd/system") if e.kind == "l"]
+    masked = [n for n, t in _link_targets(g, "/etc/systemd/system", units).items()
+              if t == "/dev/null"]
     s.out.table(["unit", "wanted by", "unit file", ""], rows,
                 title=f"{len(rows)} enabled units" if s.out.rich else None)
     default = "/etc/systemd/system/default.target"
@@ -69,6 +69,10 @@ def services(s: Session, a: argparse.Namespace) -> None:
         s.out.line(f"default target: {g.readlink(default).rsplit('/', 1)[-1]}")
     if masked:
         s.out.line(f"masked: {', '.join(masked)}")
+
+
+def _link_targets(g: Any, folder: str, names: list[str]) -> dict[str, str]:
+    return dict(zip(names, g.readlinklist(folder, names), strict=False)) if names else {}
 
 
 def _group_members(s: Session) -> dict[str, list[str]]:

@@ -53,6 +53,13 @@ def test_read_only_session_at_a_prompt(tiny_copy, tmp_path):
         assert sh.cwd == "/etc"
     assert "guest-agent.service" in sh.run("ls systemd/system")
 
+    # Ctrl-C abandons the line being typed; the appliance does not see it
+    sh.child.send("cat /etc/pas")
+    sh.child.send("\x03")
+    sh.wait_prompt()
+    assert alive(qemus[0])
+    assert sh.run("head -n 1 passwd").strip() == "root:x:0:0:root:/root:/bin/sh"
+
     # rich output on a terminal: a table with a header and box drawing
     out = sh.run("packages post")
     assert "package" in out and "version" in out and "┃" in out
