@@ -10,6 +10,10 @@ import pytest
 
 from tests import imagefactory
 
+# The devcloud session fixture (a local Keystone/Glance/Nova/Trove) and its
+# report hook, shared by tests/cloud and tests/check: one devcloud per session.
+from tests.devcloudfixture import devcloud, pytest_runtest_makereport  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def tiny_images() -> dict[str, Path]:
