@@ -58,6 +58,8 @@ def build(app: Appliance, image: CheckedImage, guest: GuestOS,
                "package_format": guest.package_format},
         "trove_agent": agent,
         "database_packages": [asdict(p) for p in facts.database_packages],
+        "database_services": [{"name": u, "enabled": e}
+                              for u, e in facts_mod.database_services(app.g)],
         "packages_total": len(facts.packages),
         "cloud_init": {**asdict(facts.cloud_init),
                        "datasources": list(facts.cloud_init.datasources)
@@ -103,6 +105,10 @@ def render(report: dict[str, Any], console: Console) -> None:
         t.add_row("trove agent", "not installed")
     dbs = ", ".join(f"{p['name']} {p['version']}" for p in report["database_packages"]) or "none"
     t.add_row("databases", dbs)
+    svcs = report.get("database_services") or []
+    if svcs:
+        t.add_row("database services", ", ".join(f"{s['name']} enabled={_yn(s['enabled'])}"
+                                                 for s in svcs))
     ci = report["cloud_init"]
     t.add_row("cloud-init", (f"{ci['version'] or 'installed'}; datasources: "
                              f"{', '.join(ci['datasources']) if ci['datasources'] else 'default (all)'}")

@@ -23,6 +23,10 @@ DB_PACKAGE_PATTERNS = (
 )
 _DB_RE = re.compile("^(" + "|".join(DB_PACKAGE_PATTERNS) + ")$")
 
+# systemd units of database servers (and docker, for container-style images).
+DB_SERVICE_UNITS = ("postgresql.service", "mariadb.service", "mysql.service", "redis-server.service",
+                    "redis.service", "mongod.service", "docker.service")
+
 AGENT_UNIT_NAMES = ("guest-agent.service", "trove-guest.service", "trove-guestagent.service",
                     "trove-guest-agent.service")
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
@@ -215,6 +219,11 @@ def _unit_field(text: str, key: str) -> str | None:
 
 
 # -- the facts ----------------------------------------------------------------
+def database_services(g: Any) -> list[tuple[str, bool]]:
+    """(unit, enabled) for each database server unit present in the image."""
+    return [(u, is_enabled(g, u)) for u in DB_SERVICE_UNITS if unit_path(g, u)]
+
+
 def agent(g: Any) -> Agent:
     unit = None
     for name in AGENT_UNIT_NAMES:
