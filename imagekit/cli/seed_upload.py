@@ -1,5 +1,7 @@
 """`dbimage-upload`: the original tool's command, with its option letters
-(-d -v -c -e -f -k -s, and a -b that works), on imagekit's upload: the image
+(-d -v -c -e -f -k -s, and a -b that works) and exit statuses (1 bad
+arguments, 3 cloud errors; 4 when the offline checks stop the upload), on
+imagekit's upload: the image
 is re-targeted (no loop mount, no raw conversion), uploaded as qcow2 to the
 cloud named by --os-cloud / OS_CLOUD (clouds.yaml), registered with Trove.
 
@@ -33,8 +35,15 @@ EPILOG = ("dbimagerc ($DBIMAGERC, ./dbimagerc, ./scripts/dbimagerc or "
           "https_proxy, no_proxy.")
 
 
+EXIT_ARGS = 1       # the original's exit status for bad arguments
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dbimage-upload", description=DESCRIPTION, epilog=EPILOG)
+    p = argparse.ArgumentParser(
+        prog="dbimage-upload",
+        usage="dbimage-upload -d db-name -v db-version [ -c | -e ] -f image-name "
+              "[ -k key-name ] [ -s chroot-cmd ] [ -b dib-user ] [ --os-cloud CLOUD ...]",
+        description=DESCRIPTION, epilog=EPILOG)
     uploadplan.add_options(p, seed=True)
     g = p.add_argument_group("general options")
     g.add_argument("--verbose", action="count", default=0, help="say more; repeat for more")
@@ -55,7 +64,8 @@ def _echo(args: argparse.Namespace) -> None:
              ("chrootCmd", " ; ".join(args.run or [])),
              ("clouds", ",".join(args.os_cloud or []) or "(OS_CLOUD)"))
     for k, v in pairs:
-        print(f"{k}={v}", file=sys.stderr)
+        print(f"{k}={v}")
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dbimagerc.load()
     except ImagekitError as exc:
-        return report_error(exc, False)
-    args = build_parser().parse_args(argv)
+        report_error(exc, False)
+        return EXIT_ARGS
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:       # argparse: 0 for --help, 2 for bad usage -> the original's 1
+        return 0 if exc.code == 0 else EXIT_ARGS
     _echo(args)
     args.func = run
-    return run_parsed(args)
+    rc = run_parsed(args)
+    return EXIT_ARGS if rc == 2 else rc
 
 
 if __name__ == "__main__":

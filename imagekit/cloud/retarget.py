@@ -6,10 +6,11 @@ The re-target is one plan through the customization engine (one appliance
 launch, on an overlay; the golden image is never modified):
 
   guest-config      the cloud profile (trove-guestagent.conf, CA, datasources)
+  run-command       each -s command (before the key: a command may create the
+                    -b user)
   ssh-inject        the -k keypair's public key, read from the cloud's Nova,
                     into the guest user's authorized_keys (-b, default ubuntu)
   regen-host-keys   fresh ssh host keys (and machine-id reset)
-  run-command       each -s command
 
 Its output lands in images/retarget/<golden>-<key>.qcow2 (the engine's
 manifest beside it), where <key> hashes every input (golden image identity,
@@ -147,13 +148,25 @@ def _plan(inputs: Inputs, user: str) -> Any:
     ops: list[Any] = []
     if inputs.profile:
         ops.append(GuestConfig(profile=load_profile(inputs.profile)))
+    ops += [RunCommand(command=with_proxies(c)) for c in inputs.commands]
     if inputs.public_key:
         ops.append(SshInject(user=user, keys=(inputs.public_key,)))
     ops.append(RegenHostKeys())
-    ops += [RunCommand(command=c) for c in inputs.commands]
     plan = Plan.of(*ops)
     plan.validate()
     return plan
+
+
+PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+
+
+def with_proxies(command: str, env: dict[str, str] | None = None) -> str:
+    """The -s command with this host's proxy variables exported first (the
+    original passed them as the environment of every play)."""
+    import shlex
+    env = dict(os.environ) if env is None else env
+    exports = [f"{k}={shlex.quote(env[k])}" for k in PROXY_VARS if env.get(k)]
+    return f"export {' '.join(exports)}\n{command}" if exports else command
 
 
 def _guest_user(inputs: Inputs) -> str:
@@ -189,9 +202,12 @@ def _inspect_and_check(path: Path, *, db: str, version: str) -> dict[str, Any]:
 
 
 def os_version(guest: Any) -> str | None:
-    """Glance's os_version: '12' (Debian), '22.04' (Ubuntu's zero-padded minor)."""
+    """Glance's os_version as os-release's VERSION_ID has it: '12' for Debian
+    (not its point release 12.12), '22.04' for Ubuntu, else major[.minor]."""
     if not guest.major:
         return None
+    if guest.distro == "debian":
+        return str(guest.major)
     if guest.distro == "ubuntu":
         return f"{guest.major}.{guest.minor:02d}"
     return guest.version

@@ -42,7 +42,12 @@ def test_usage_errors_exit_2(args, needle):
 def test_edition_flags_are_exclusive():
     proc = run_cli("-d", "postgresql", "-v", "15", "-f", "x.qcow2", "-c", "-e",
                    program="dbimage-upload")
-    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
+    assert proc.returncode == 1 and "not allowed with argument" in proc.stderr  # the original's 1
+
+
+def test_seed_usage_errors_exit_1():
+    proc = run_cli("-d", "postgresql", "-f", "x.qcow2", program="dbimage-upload")
+    assert proc.returncode == 1 and "-v VERSION must be specified" in proc.stderr
 
 
 def test_missing_image_file(tmp_path):
@@ -76,4 +81,4 @@ def test_unknown_keypair_lists_the_cloud_keypairs(devcloud_env, tiny_images):
                 "-k", "no-such-key", "--os-cloud", devcloud_env.admin, program="dbimage-upload")
     assert proc.returncode == 3, proc.stderr
     assert "has no keypair 'no-such-key'" in proc.stderr and "its keypairs:" in proc.stderr
-    assert "dbName=postgresql" in proc.stderr          # the original's variable echo
+    assert "dbName=postgresql" in proc.stdout          # the original's variable echo
