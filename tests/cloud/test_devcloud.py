@@ -84,11 +84,65 @@ def test_killed_service_is_restarted_on_kept_state(devcloud):
         devcloud.connect().compute.delete_flavor(flavor.id, ignore_missing=True)
 
 
+@pytest.mark.slow
+def test_a_second_devcloud_is_isolated_and_down_purge_removes_it(devcloud, tmp_path):
+    """Another fresh devcloud next to the session's (from the init snapshot when
+    there is one): its own keys, password and catalog; a token of one is
+    refused by the other; `down --purge` stops exactly its four processes."""
+    import urllib.error
+    import urllib.request
+
+    state = tmp_path / "other"
+    up = devcloud.run_cli("devcloud", "up", "--state-dir", str(state), "--ports", "auto",
+                          "--fresh", env={"IMAGEKIT_DEVCLOUD_VENV": str(devcloud.layout.venv)})
+    assert up.returncode == 0, up.stderr
+    other_yaml = up.stdout.strip().splitlines()[-1]
+    other = yaml.safe_load(open(other_yaml))["clouds"]["devcloud"]["auth"]
+    mine = yaml.safe_load(devcloud.clouds_yaml.read_text())["clouds"]["devcloud"]["auth"]
+    assert other["password"] != mine["password"] and other["auth_url"] != mine["auth_url"]
+    lay = Layout(state, devcloud.layout.venv)
+    assert (lay.data / "keystone-fernet-keys" / "1").read_bytes() != \
+        (devcloud.layout.data / "keystone-fernet-keys" / "1").read_bytes()
+    try:
+        from imagekit.cloud.connect import connect
+        os.environ["OS_CLIENT_CONFIG_FILE"] = other_yaml
+        try:
+            conn = connect("devcloud")
+            token = conn.session.get_token()
+            urls = {e.url for e in conn.identity.endpoints()}
+        finally:
+            os.environ["OS_CLIENT_CONFIG_FILE"] = str(devcloud.clouds_yaml)
+        assert other["auth_url"] in urls
+        assert not any(f":{port}/" in u + "/" for u in urls
+                       for port in devcloud.ports.as_dict().values())
+        req = urllib.request.Request(devcloud.url("keystone") + "/v3/users",
+                                     headers={"X-Auth-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=30)
+        assert refused.value.code == 401
+        pids = {s: procs.read_pid(lay.pidfile(s)) for s in ("keystone", "glance", "nova",
+                                                             "trove")}
+        assert all(procs.is_ours(p, lay.process_name(s)) for s, p in pids.items())
+    finally:
+        down = devcloud.run_cli("devcloud", "down", "--state-dir", str(state), "--purge")
+    assert down.returncode == 0, down.stderr
+    assert not any(os.path.exists(f"/proc/{p}") and procs.is_ours(p, lay.process_name(s))
+                   for s, p in pids.items())
+    assert not (state / "data").exists() and not (state / "clouds.yaml").exists()
+    assert dc.status(dc.Options(state_dir=devcloud.layout.state_dir,
+                                venv=devcloud.layout.venv)).running
+
+
 def _sleeper(*extra: str, ignore_term: bool = False) -> subprocess.Popen:
-    code = ("import signal, time\n"
+    """A process in its own session; returns once it is ready (SIGTERM
+    ignored already when asked)."""
+    code = ("import signal, sys, time\n"
             + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
-            + "time.sleep(120)\n")
-    return subprocess.Popen([sys.executable, "-c", code, *extra], start_new_session=True)
+            + "print('ready', flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, *extra], start_new_session=True,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
 
 
 def test_stop_refuses_a_pid_that_is_not_ours(tmp_path):

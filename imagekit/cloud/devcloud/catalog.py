@@ -33,12 +33,15 @@ def clouds(cloud_name: str) -> tuple[CloudEntry, CloudEntry]:
             CloudEntry(f"{cloud_name}-second", SECOND_USER, SECOND_PROJECT))
 
 
-def admin_connection(ctx: Context) -> Any:
+def admin_connection(ctx: Context, password: str | None = None) -> Any:
+    """The bootstrap admin, always talking to this devcloud's Keystone (the
+    catalog's identity URL may still name an old port)."""
     import openstack
     return openstack.connect(
-        auth_url=ctx.endpoint("keystone"), username="admin", password=ctx.password,
+        auth_url=ctx.endpoint("keystone"), username="admin", password=password or ctx.password,
         project_name="admin", user_domain_name="Default", project_domain_name="Default",
         region_name=REGION, identity_api_version="3", interface="public",
+        identity_endpoint_override=ctx.endpoint("keystone"),
         load_yaml_config=False, load_envvars=False, app_name="imagekit-devcloud")
 
 
@@ -48,10 +51,19 @@ def _ensure(existing: dict[str, Any], name: str, create: Any) -> Any:
     return existing[name]
 
 
-def register(ctx: Context) -> None:
+def register(ctx: Context, login_password: str | None = None) -> None:
     """Few requests on purpose (one list per kind, then only the creations):
-    each costs 0.1-0.3 s on a busy 2-core machine."""
-    conn = admin_connection(ctx)
+    each costs 0.1-0.3 s on a busy 2-core machine. With login_password (the
+    init snapshot's admin password), log in with it and set ctx.password."""
+    from keystoneauth1 import exceptions as ksa
+    conn = admin_connection(ctx, login_password)
+    try:
+        conn.session.get_token()
+    except ksa.Unauthorized:
+        if not login_password:
+            raise
+        conn.close()                    # changed already by an interrupted earlier run
+        conn, login_password = admin_connection(ctx), None
     try:
         idc = conn.identity
         roles = {r.name: r for r in idc.roles()}
@@ -89,6 +101,8 @@ def register(ctx: Context) -> None:
             for iface in set(INTERFACES) - {e.interface for e in mine}:
                 idc.create_endpoint(service_id=entry.id, interface=iface, url=url,
                                     region_id=REGION)
+        if login_password and login_password != ctx.password:
+            idc.update_user(users["admin"], password=ctx.password)
     finally:
         conn.close()
 

@@ -74,10 +74,23 @@ def _reap(pid: int) -> None:
         pass
 
 
-def is_ours(pid: int, name: str) -> bool:
-    """True when pid is alive and is the process we started under `name`."""
+def alive(pid: int) -> bool:
+    """True while pid runs (a zombie is dead; our own is reaped here)."""
     _reap(pid)
-    return _state(pid) not in ("", "Z", "X") and name in _cmdline(pid)
+    return _state(pid) not in ("", "Z", "X")
+
+
+def is_ours(pid: int, name: str) -> bool:
+    """True when pid is alive and is the process we started under `name`.
+    gunicorn rewrites its title (setproctitle) in place, so a read can catch
+    it half-written: a mismatch is read again a few times before it counts."""
+    for attempt in range(5):
+        if not alive(pid):
+            return False
+        if name in _cmdline(pid):
+            return True
+        time.sleep(0.02 * (attempt + 1))
+    return False
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -163,7 +176,7 @@ def wait_ready(url: str, pid: int, name: str, log: Path, timeout: float) -> floa
         status = http_answers(url)
         if status is not None and status < 500:
             return time.monotonic() - start_t
-        if not is_ours(pid, name):
+        if not alive(pid):
             raise DevcloudError(f"{name} exited while starting (log: {log})",
                                 "the end of its log is shown above", details=read_tail(log, 20))
         time.sleep(0.25)

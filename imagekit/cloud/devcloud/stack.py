@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagekit import ui
-from imagekit.cloud.devcloud import catalog, procs, services, venv
+from imagekit.cloud.devcloud import catalog, procs, services, template, venv
 from imagekit.cloud.devcloud.layout import (
     SERVICES,
     STATE_FILES,
@@ -181,7 +181,8 @@ def _choose_ports(opts: Options, state: dict, running: dict[str, int]) -> Ports:
     return recorded or Ports()
 
 
-def _init_and_start(ctx: Context, svc: str, needs_init: bool, timings: dict) -> None:
+def _init_and_start(ctx: Context, svc: str, needs_init: bool, timings: dict,
+                    snapshot_into: Path | None) -> None:
     lay = ctx.layout
     log = lay.log(svc)
     env = services.wsgi_env(ctx, svc)
@@ -199,6 +200,8 @@ def _init_and_start(ctx: Context, svc: str, needs_init: bool, timings: dict) -> 
                                     f"{proc.returncode}; log: {log})",
                                     "the end of its output is shown above",
                                     details=procs.tail_text(proc.stderr or proc.stdout, 20))
+        if snapshot_into is not None:
+            template.capture(lay, svc, snapshot_into)
     t1 = time.monotonic()
     running = procs.start(services.gunicorn_argv(ctx, svc), env=env, log=log,
                           pidfile=lay.pidfile(svc), name=lay.process_name(svc),
@@ -210,7 +213,7 @@ def _init_and_start(ctx: Context, svc: str, needs_init: bool, timings: dict) -> 
     ui.verbose(f"{svc} answers on {ctx.url(svc)} ({how}start {time.monotonic() - t1:.1f} s)")
 
 
-def _start_all(ctx: Context, state: dict) -> None:
+def _start_all(ctx: Context, state: dict, snapshot_into: Path | None) -> None:
     """Init and start the four in parallel; the catalog is registered as soon
     as Keystone answers, while the others are still starting."""
     initialized = state.setdefault("initialized", {})
@@ -219,11 +222,12 @@ def _start_all(ctx: Context, state: dict) -> None:
 
     def one(svc: str) -> None:
         try:
-            _init_and_start(ctx, svc, not initialized.get(svc), timings)
+            _init_and_start(ctx, svc, not initialized.get(svc), timings, snapshot_into)
             initialized[svc] = True
             if svc == "keystone" and state.get("registered") != ctx.ports.as_dict():
                 t0 = time.monotonic()
-                catalog.register(ctx)
+                catalog.register(ctx, state.get("login_password"))
+                state.pop("login_password", None)
                 state["registered"] = ctx.ports.as_dict()
                 ui.verbose(f"catalog registered ({time.monotonic() - t0:.1f} s)")
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
@@ -277,23 +281,41 @@ def up(opts: Options) -> Stack:
             raise DevcloudError(f"port(s) already in use on 127.0.0.1: {', '.join(taken)}",
                                 "another program serves there: pass --ports auto (free ports) "
                                 "or --ports KEYSTONE,GLANCE,NOVA,TROVE")
+        snapshot, partial = None, None
+        if not any((state.get("initialized") or {}).values()) and template.enabled():
+            snapshot = template.find(lay)
+            if snapshot is not None:
+                state["login_password"] = snapshot.password
+            else:
+                partial = template.staging(lay)
         state.update(ports=ports.as_dict(), password=password, cloud_name=opts.cloud_name,
                      venv=str(lay.venv))
         lay.make_dirs()
+        if snapshot is not None:
+            template.restore(snapshot, lay)
+            state["initialized"] = {s: True for s in SERVICES}
         _write_state(lay, state)
         services.render(ctx)
         try:
-            fresh = not state.get("initialized")
-            title = "initialising and starting" if fresh else "starting"
+            if snapshot is not None:
+                title = "starting (databases from the init snapshot)"
+            elif not any((state.get("initialized") or {}).values()):
+                title = "initialising and starting"
+            else:
+                title = "starting"
             with ui.step(f"{title} keystone, glance, nova, trove on ports {ports} (and "
                          "registering the catalog)"):
                 try:
-                    _start_all(ctx, state)
+                    _start_all(ctx, state, partial)
                 finally:
                     _write_state(lay, state)
+            if partial is not None and template.publish(lay, partial, password):
+                ui.verbose(f"init snapshot saved in {template.location(lay)}")
             catalog.write_clouds_yaml(ctx, opts.cloud_name)
             _write_state(lay, state)
         except BaseException as exc:
+            if partial is not None:
+                shutil.rmtree(partial, ignore_errors=True)
             _print_details(exc)
             if not os.environ.get("IMAGEKIT_DEVCLOUD_KEEP_ON_FAILURE"):
                 _stop_all(lay)
