@@ -73,11 +73,12 @@ class RunResult:
     launches: int
     seconds: float
     dry_run: bool = False
+    overlay_bytes: int = 0          # what the session wrote into its overlay
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": str(self.source), "output": str(self.output) if self.output else None,
                 "manifest": str(self.manifest_path) if self.manifest_path else None,
                 "mode": self.mode, "dry_run": self.dry_run, "launches": self.launches,
-                "seconds": round(self.seconds, 3),
+                "seconds": round(self.seconds, 3), "overlay_bytes": self.overlay_bytes,
                 "operations": [o.to_dict() for o in self.operations]}

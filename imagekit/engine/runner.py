@@ -54,4 +54,5 @@ def run_plan(source: Path | str, plan: Plan, output: Path | str | None = None, *
             return RunResult(source=src.path, output=saved.output,
                              manifest_path=saved.manifest_path, mode=mode,
                              operations=tuple(ws.results), launches=ws.launches,
-                             seconds=time.monotonic() - start, manifest=saved.manifest)
+                             seconds=time.monotonic() - start, overlay_bytes=saved.overlay_bytes,
+                             manifest=saved.manifest)

@@ -51,6 +51,7 @@ class SaveResult:
     mode: str
     manifest: dict[str, Any]
     seconds: float
+    overlay_bytes: int = 0
 
 
 class Workspace:
@@ -167,6 +168,7 @@ class Workspace:
             try:
                 ops.executor(op).apply(op, ctx, prep)
             except RuntimeError as exc:
+                self._check_io()            # a full disk under the overlay says so
                 raise GuestError(f"{op.kind}: {exc}", _hint_for(str(exc)))
             changed = [c.path for c in ctx.changes if c.action not in ("unchanged", "skipped")]
             d["changed"] = changed
@@ -211,12 +213,17 @@ class Workspace:
             with ui.step(f"hashing {self.source.path.name}"):
                 digest = self._hash.result()
         with ui.step("recording the manifest"):
-            data = self._manifest(final, mode, digest)
-            ctx.ensure_dir("/etc/imagekit")
-            ctx.put_file(manifest_mod.GUEST_PATH, data, mode=0o644, uid=0, gid=0)
+            try:
+                data = self._manifest(final, mode, digest)
+                ctx.ensure_dir("/etc/imagekit")
+                ctx.put_file(manifest_mod.GUEST_PATH, data, mode=0o644, uid=0, gid=0)
+            except RuntimeError as exc:
+                self._check_io()
+                raise GuestError(f"writing the manifest: {exc}", _hint_for(str(exc)))
         with ui.step("flushing the changes"):
             self._flush()
         assert self.overlay is not None
+        overlay_bytes = self.overlay.stat().st_blocks * 512
         with ui.step(f"writing {final.name} ({mode})"):
             tmp = output_mod.materialize(self.overlay, self.source, final, mode)
             try:
@@ -228,7 +235,8 @@ class Workspace:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        self.saved = SaveResult(final, side, mode, json.loads(data), time.monotonic() - start)
+        self.saved = SaveResult(final, side, mode, json.loads(data), time.monotonic() - start,
+                                overlay_bytes)
         self.close()
         return self.saved
 
@@ -253,9 +261,13 @@ class Workspace:
         reported to the appliance (a full disk under the overlay) fails here."""
         assert self._app is not None
         g = self._app.g
-        g.sync()
-        self._check_io()
-        self._app.umount()
+        try:
+            g.sync()
+            self._check_io()
+            self._app.umount()
+        except RuntimeError as exc:
+            self._check_io()
+            raise ImageError(f"the changes could not be flushed: {exc}")
         self._check_io()
         try:
             self._app.close()
