@@ -108,6 +108,11 @@ def cloud_region(cloud: str | None = None) -> Any:
                 cfg = alt
     if name and name not in cfg.get_cloud_names():
         raise _unknown_cloud(name, cfg)
+    defined = [c for c in cfg.get_cloud_names() if c not in ("defaults", "envvars")]
+    if not name and not cfg.default_cloud and len(defined) > 1:
+        raise CloudError(f"no cloud selected ({cfg.config_filename} defines "
+                         f"{', '.join(defined)})",
+                         "pass --os-cloud NAME or set OS_CLOUD to one of them")
     if not name and not [c for c in cfg.get_cloud_names() if c != "defaults"]:
         hint = "pass --os-cloud NAME (a cloud in clouds.yaml) or set OS_CLOUD"
         if os.environ.get("DBIMAGE_CONTROLLER_IP"):

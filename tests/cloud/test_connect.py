@@ -38,6 +38,13 @@ def test_the_only_cloud_is_the_default(devcloud, tmp_path, monkeypatch):
     assert connect(None).config.name == devcloud.second_cloud
 
 
+def test_several_clouds_and_none_selected(devcloud, monkeypatch):
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    with pytest.raises(CloudError, match=f"no cloud selected \\({devcloud.clouds_yaml} defines "
+                                         f"{devcloud.cloud}, {devcloud.second_cloud}\\)"):
+        connect(None)
+
+
 def test_unknown_cloud(devcloud):
     with pytest.raises(CloudError) as err:
         connect("nosuch")
