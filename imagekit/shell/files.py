@@ -130,10 +130,15 @@ def _short(s: Session, found: list[Entry], all_: bool) -> None:
 
 
 # -- content ----------------------------------------------------------------------
-def _content(s: Session, arg: str, data: bytes) -> None:
+def _refuse_binary(s: Session, arg: str, data: bytes) -> None:
+    """Binary bytes would wreck a terminal; into a pipe they go as they are."""
     if s.out.rich and reader.is_binary(data):
         raise GuestPathError(f"{arg}: binary file ({len(data)} bytes), not shown",
                              f"'file {arg}' says what it is; 'download {arg} HOSTPATH' copies it")
+
+
+def _content(s: Session, arg: str, data: bytes) -> None:
+    _refuse_binary(s, arg, data)
     s.out.file(s.resolve(arg), data)
 
 
@@ -145,8 +150,7 @@ def cat(s: Session, a: argparse.Namespace) -> None:
 def less(s: Session, a: argparse.Namespace) -> None:
     path = s.resolve(a.path)
     data = reader.read_all(s.g, path)
-    if s.out.rich and reader.is_binary(data):
-        _content(s, a.path, data)
+    _refuse_binary(s, a.path, data)
     s.out.page(path, data)
 
 

@@ -69,6 +69,10 @@ def test_read_only_session_at_a_prompt(tiny_copy, tmp_path):
     assert "guest-agent.service" in out
     out = sh.run("less os-release")            # PAGER=cat
     assert 'VERSION_CODENAME=bookworm' in out
+    out = sh.run("help")
+    assert "Changing the image (with --write) — this session is read-only" in out
+    assert "diff PATH [--against IMAGE2]" in out
+    assert "-n N" in sh.run("help head")
     out = sh.run("history")
     assert "cat /etc/passwd" in out and "frobnicate" in out
 

@@ -67,10 +67,9 @@ def test_write_session_saves_a_new_image_and_leaves_the_source(tiny_copy, tmp_pa
     manifest = json.loads((out.parent / "edited.qcow2.manifest.json").read_text())
     assert manifest["source"]["name"] == source.name
 
-    # the new image, read-only: every change is there
-    proc = run_cli("shell", str(out), "-c",
-                   "cat /etc/resolv.conf /etc/motd; stat /etc/motd; ls /srv/data; ls /etc/ssh; "
-                   "cat /etc/trove/conf.d/cloud.conf; ls /etc/imagekit")
+    # the new image, read-only, commands on standard input: every change is there
+    proc = run_cli("shell", str(out), input="cat /etc/resolv.conf /etc/motd\nstat /etc/motd\n"
+                   "ls /srv/data; ls /etc/ssh\ncat /etc/trove/conf.d/cloud.conf\nls /etc/imagekit\n")
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert "nameserver 198.51.100.7" in text and "edited in imagekit shell" in text
