@@ -202,7 +202,9 @@ def publish_one(plan: UploadPlan, prepared: retarget.Prepared, side: CloudSide,
         st["note"] = ("created" if reg.created else
                       f"updated {', '.join(reg.changed)}" if reg.changed else "unchanged") + \
             (", default" if reg.is_default else "")
-    rules = params.rules_file(plan.db, plan.version, plan.validation_rules)
+    rules = plan.validation_rules or prepared.rules or params.rules_file(plan.db, plan.version)
+    if plan.validation_rules is None and prepared.rules is not None:
+        ui.verbose(f"configuration parameter rules from the image's own Trove tree ({rules})")
     pr = params.sync_parameters(tc, version_id=reg.version_id, datastore=plan.db,
                                 version=plan.short_version, rules=rules, cloud=side.name,
                                 controller=plan.controller)

@@ -85,10 +85,12 @@ class Prepared:
     launches: int = 0
     clouds: tuple[str, ...] = field(default=())
     key: str = ""
+    rules: Path | None = None            # validation-rules.json of the image's own Trove tree
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["path"], d["manifest"] = str(self.path), str(self.manifest) if self.manifest else None
+        d["rules"] = str(self.rules) if self.rules else None
         d["findings"] = [f.to_json() for f in self.findings]
         return d
 
@@ -97,10 +99,48 @@ class Prepared:
         d = dict(d)
         d["path"] = Path(d["path"])
         d["manifest"] = Path(d["manifest"]) if d.get("manifest") else None
+        d["rules"] = Path(d["rules"]) if d.get("rules") else None
         d["findings"] = tuple(Finding(f["id"], Severity(f["severity"]), f["message"], f["fix"])
                               for f in d.get("findings", ()))
         d["clouds"] = tuple(d.get("clouds", ()))
         return cls(**d)
+
+
+def _reused(hit: Prepared, clouds: tuple[str, ...]) -> Prepared:
+    from dataclasses import replace
+    if hit.rules is not None and not hit.rules.is_file():
+        hit = replace(hit, rules=None)
+    return replace(hit, clouds=clouds, reused=True, launches=0)
+
+
+def image_rules(g: Any, db: str) -> bytes | None:
+    """trove/templates/<db>/validation-rules.json of the guest agent's own
+    Trove tree (the rules of exactly the agent's release), when it has one."""
+    from imagekit.guest.facts import AGENT_GLOBS, read_bytes
+    for pattern in AGENT_GLOBS:
+        for pkg in sorted(g.glob_expand(pattern)):
+            data = read_bytes(g, f"{pkg.rstrip('/')}/templates/{db}/validation-rules.json")
+            if data:
+                return data
+    return None
+
+
+def _keep_rules(data: bytes | None, dest: Path) -> Path | None:
+    """Write the image's rules beside the uploaded file (or in the cache) when
+    they are a usable rules file; None otherwise."""
+    from imagekit.cloud import params
+    from imagekit.errors import RecipeError
+    if not data:
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    try:
+        params.load_rules(dest)
+    except RecipeError as exc:
+        ui.warn(f"the image's {dest.name} is not usable ({exc.message}); using imagekit's rules")
+        dest.unlink(missing_ok=True)
+        return None
+    return dest
 
 
 def check_source(path: Path) -> CheckedImage:
@@ -193,12 +233,17 @@ def _inspect_and_check(path: Path, *, db: str, version: str) -> dict[str, Any]:
         guest = app.inspect(drive)
         res = check_images([path], CheckOptions(db=db, version=version), app=app,
                            drives=[drive])[0]
+        app.mount(guest, readonly=True)
+        try:
+            rules = image_rules(app.g, db)
+        finally:
+            app.umount()
         st["note"] = f"{len(res.errors)} error(s), {len(res.warnings)} warning(s)"
     return {"disk_format": checked.format, "virtual_size": checked.info.virtual_size,
             "os_distro": guest.distro or None, "os_version": os_version(guest),
             "architecture": guest.arch or None,
             "guest_user": res.summary.get("guest_user"), "style": res.summary.get("style"),
-            "findings": tuple(res.findings)}
+            "findings": tuple(res.findings), "rules_data": rules}
 
 
 def os_version(guest: Any) -> str | None:
@@ -223,11 +268,10 @@ def prepare(inputs: Inputs, source: CheckedImage, *, db: str, version: str,
         hit = _load(sidecar, key, inputs.source)
         if hit:
             ui.info(f"{inputs.source.name}: unchanged since it was last checked; not checked again")
-            return Prepared(**{**asdict(hit), "path": hit.path, "manifest": hit.manifest,
-                               "findings": hit.findings, "clouds": clouds, "reused": True,
-                               "launches": 0})
+            return _reused(hit, clouds)
         manifest = _manifest_beside(inputs.source)
         facts = _inspect_and_check(inputs.source, db=db, version=version)
+        facts["rules"] = _keep_rules(facts.pop("rules_data"), sidecar.with_suffix(".rules.json"))
         prepared = Prepared(path=inputs.source, manifest=manifest,
                             provenance=_sha256(manifest) if manifest else _identity_hash(inputs),
                             launches=1, clouds=clouds, key=key, **facts)
@@ -239,9 +283,7 @@ def prepare(inputs: Inputs, source: CheckedImage, *, db: str, version: str,
     if hit:
         ui.info(f"re-target of {inputs.source.name} for {', '.join(clouds) or 'this cloud'}: "
                 f"reusing {out} (same inputs)")
-        return Prepared(**{**asdict(hit), "path": hit.path, "manifest": hit.manifest,
-                           "findings": hit.findings, "clouds": clouds, "reused": True,
-                           "launches": 0})
+        return _reused(hit, clouds)
     out.parent.mkdir(parents=True, exist_ok=True)
     plan = _plan(inputs, _guest_user(inputs))
     ui.info(f"re-targeting {inputs.source.name} for {', '.join(clouds) or 'the cloud'}: "
@@ -272,6 +314,7 @@ def _retarget_and_check(source: CheckedImage, plan: Any, out: Path, *, db: str,
             ev = evidence.collect(ws.g, ws.guest.root)
             findings = offline.run(ev, opts)
             summary = runner.summarize(ev, opts)
+            rules = image_rules(ws.g, db)
             st["note"] = f"{sum(f.is_error for f in findings)} error(s)"
         guest = ws.guest
         saved = ws.save(out, mode="standalone")
@@ -281,7 +324,8 @@ def _retarget_and_check(source: CheckedImage, plan: Any, out: Path, *, db: str,
     facts = {"disk_format": checked.format, "virtual_size": checked.info.virtual_size,
              "os_distro": guest.distro or None, "os_version": os_version(guest),
              "architecture": guest.arch or None, "guest_user": summary.get("guest_user"),
-             "style": summary.get("style"), "findings": tuple(file_findings + findings)}
+             "style": summary.get("style"), "findings": tuple(file_findings + findings),
+             "rules": _keep_rules(rules, out.with_name(out.name + ".validation-rules.json"))}
     return facts, saved.manifest_path, launches
 
 
