@@ -106,7 +106,9 @@ step "5/6: the $DB flavors (imagekit flavor upload)"
 # -- 6. what is registered --------------------------------------------------------------
 step "6/6: what the cloud now has"
 "$IK" upload --list -d "$DB" --os-cloud "$CLOUD"
-"$BIN/openstack" --os-cloud "$CLOUD" datastore version list "$DB"
+# the same through the standard client: the default version, and its image
+"$BIN/openstack" --os-cloud "$CLOUD" datastore show "$DB"
+"$BIN/openstack" --os-cloud "$CLOUD" datastore version show "$VER" --datastore "$DB"
 "$BIN/openstack" --os-cloud "$CLOUD" flavor list -c Name -c RAM -c Disk -c VCPUs
 
 step "done in $((SECONDS - t0)) s; the devcloud keeps running ('imagekit devcloud down' stops it)"

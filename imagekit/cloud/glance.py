@@ -433,6 +433,12 @@ def upload(conn: Any, spec: ImageUpload, *, cloud: str,
     size = spec.path.stat().st_size
     with _upload_lock(cloud, spec), cloud_errors(f"uploading {spec.name}", cloud):
         service_id = resolve_project(conn, spec.service_project, cloud)
+        if spec.visibility == "private" and conn.current_project_id != service_id:
+            raise CloudError(f"cloud '{cloud}': a private image is visible to its own project "
+                             f"only, and this cloud's project is not Trove's service project "
+                             f"({spec.service_project})",
+                             "upload with a cloud entry scoped to Trove's service project, or "
+                             "use --visibility shared (or auto)")
         with ui.step(f"looking for {spec.name} in cloud '{cloud}'") as st:
             leftovers = purge_leftovers(conn, spec)
             candidates = reuse_candidates(conn, spec, size)

@@ -150,6 +150,15 @@ def test_same_size_other_content_is_not_reused(devcloud_env, blob, tmp_path):
             conn.image.delete_image(i.id, ignore_missing=True)
 
 
+def test_private_outside_the_service_project_is_refused(devcloud_env, tiny_images):
+    conn = connect(devcloud_env.admin)
+    spec = _spec(tiny_images["single"], visibility="private")
+    with pytest.raises(CloudError) as exc:
+        glance.upload(conn, spec, cloud=devcloud_env.admin)
+    assert "not Trove's service project" in exc.value.message
+    assert [i.id for i in conn.image.images(tag=spec.tags[1])] == []
+
+
 def test_unknown_service_project(devcloud_env, tiny_images):
     conn = connect(devcloud_env.admin)
     spec = replace(_spec(tiny_images["single"]), service_project="no-such-project")
