@@ -1,39 +1,46 @@
 """Without -I, `imagekit make` hands the finished image to `imagekit upload`
-(Glance + Trove registration), as the original dbimage-make did. The build
-never talks to a cloud itself; this module is the one place that knows how
-to call the upload command."""
+(re-target, Glance, Trove datastore version), as the original dbimage-make
+uploaded after building. The build itself never talks to a cloud: this
+module runs the real `imagekit upload` command afterwards, with the same
+environment (OS_CLOUD, clouds.yaml, DBIMAGE_* variables, proxies)."""
 from __future__ import annotations
 
-import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imagekit import ui
 from imagekit.errors import UsageError
 
 if TYPE_CHECKING:
     from imagekit.build.plan import BuildPlan
 
-HOOK = "upload_built_image"     # imagekit.cli.upload.upload_built_image(image, recipe) -> int
+
+def require(clouds: tuple[str, ...]) -> None:
+    """Refuse before a long build when the upload could not know its cloud."""
+    if not clouds and not os.environ.get("OS_CLOUD"):
+        raise UsageError("without -I the image is uploaded after the build, but no cloud is named",
+                         "give --os-cloud CLOUD (or set OS_CLOUD), or build only with -I")
 
 
-def _hook():
-    try:
-        mod = importlib.import_module("imagekit.cli.upload")
-    except ImportError:
-        return None
-    return getattr(mod, HOOK, None)
-
-
-def require() -> None:
-    """Refuse early (before a long build) when the upload step is unavailable."""
-    if _hook() is None:
-        raise UsageError("without -I, make uploads the image with 'imagekit upload', which is "
-                         "not available in this version",
-                         "build with -I, then upload with 'imagekit upload'")
+def argv(plan: BuildPlan, image: Path) -> list[str]:
+    r = plan.recipe
+    args = [str(Path(sys.executable).parent / "imagekit"), "upload", "-f", str(image),
+            "-d", r.db, "-v", r.version, "-b", plan.guest_user]
+    if r.source == "community":
+        args.append("-c")
+    elif r.source == "enterprise":
+        args.append("-e")
+    if plan.keypair:
+        args += ["-k", plan.keypair]
+    for c in plan.clouds:
+        args += ["--os-cloud", c]
+    return args
 
 
 def upload(plan: BuildPlan, image: Path) -> int:
-    hook = _hook()
-    if hook is None:
-        require()
-    return int(hook(image, plan.recipe) or 0)
+    cmd = argv(plan, image)
+    ui.info("uploading: " + " ".join(cmd[1:]))
+    return subprocess.run(cmd, check=False).returncode

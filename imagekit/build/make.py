@@ -71,6 +71,7 @@ def _make(plan: BuildPlan) -> MakeResult:
             ui.verbose("disk-image-create " + " ".join(job.argv()[1:]))
             with PhaseDisplay(f"building {plan.base_name} on {info.label}") as disp:
                 res = b.run(job, tmp_log, disp.feed)
+                disp.finish(res.returncode == 0)
             if res.returncode != 0:
                 os.replace(tmp_log, failed_log)
                 raise dib.failure(f"diskimage-builder (exit {res.returncode})", failed_log)

@@ -37,6 +37,8 @@ class BuildPlan:
     authorized_key: str | None = None        # a public key for the guest user (-k FILE)
     agent_debug: bool = False
     build_only: bool = True                  # -I
+    keypair: str | None = None               # -k NAME without -I: a Nova keypair for the upload
+    clouds: tuple[str, ...] = ()             # --os-cloud, for the upload without -I
     keep_build: bool = False
 
     @property
@@ -141,6 +143,14 @@ class BuildPlan:
         ]
         if self.extra_elements:
             rows.append(("extra elements", " ".join(self.extra_elements)))
+        if self.authorized_key:
+            rows.append(("authorized key", self.authorized_key.split(" ")[0] + " for " + self.guest_user))
+        if self.build_only:
+            rows.append(("upload", "no (-I: build only, no cloud contacted)"))
+        else:
+            where = ", ".join(self.clouds) or "OS_CLOUD"
+            rows.append(("upload", f"imagekit upload to {where}"
+                         + (f", keypair {self.keypair}" if self.keypair else "")))
         return rows
 
 
@@ -162,14 +172,18 @@ def extra_elements_from_env(environ: dict[str, str] | None = None, *,
     return names
 
 
+def is_key_file(value: str) -> bool:
+    return Path(value).expanduser().is_file()
+
+
 def read_public_key(value: str) -> str:
-    """-k: a public key file (the Nova keypair names of the original need a
-    cloud, which a build never contacts)."""
+    """-k FILE: a public key for the guest user (a Nova keypair name needs a
+    cloud, which a build never contacts: it goes to the upload)."""
     p = Path(value).expanduser()
     if not p.is_file():
         raise UsageError(f"-k {value}: no such public key file",
-                         "give an ssh public key file (e.g. ~/.ssh/id_ed25519.pub); a Nova "
-                         "keypair is injected at boot by Trove (nova_keypair), not baked in")
+                         "with -I give an ssh public key file (e.g. ~/.ssh/id_ed25519.pub); a Nova "
+                         "keypair name is read from the cloud by the upload (without -I)")
     text = p.read_text().strip()
     first = text.splitlines()[0] if text else ""
     if "PRIVATE KEY" in text:

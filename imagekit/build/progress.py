@@ -112,6 +112,7 @@ class PhaseDisplay:
         self.tracker = PhaseTracker()
         self.start = time.monotonic()
         self.live: Live | None = None
+        self.failed = False
 
     def __enter__(self) -> PhaseDisplay:
         ui.event("build-start", title=self.title)
@@ -122,7 +123,18 @@ class PhaseDisplay:
             ui.info(self.title)
         return self
 
+    def finish(self, ok: bool) -> None:
+        """The build ended: a failure marks the phase it was in."""
+        self.failed = not ok
+        cur = self.tracker.current
+        if not ok:
+            ui.event("build-failed", phase=cur)
+            if self.live is None and cur and not ui.settings.json_events:
+                ui.info(f"  {cur}.d: failed")
+
     def __exit__(self, *exc: Any) -> None:
+        if exc and exc[0] is not None:
+            self.failed = True
         if self.live is not None:
             self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
@@ -148,6 +160,8 @@ class PhaseDisplay:
             p = self.tracker.phases[name]
             if p.started is None:
                 mark: Any = Text("·", style="dim")
+            elif p.ended is None and final and self.failed:
+                mark = Text("✗", style="red")
             elif p.ended is None and not final:
                 mark = Spinner("dots")
             else:

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 from imagekit import paths, recipes, releases, ui
-from imagekit.build.plan import BuildPlan, extra_elements_from_env, read_public_key
+from imagekit.build.plan import BuildPlan, extra_elements_from_env, is_key_file, read_public_key
 from imagekit.build.ssh import parse_target
 from imagekit.errors import UsageError
 
@@ -44,9 +44,10 @@ def add_original_options(p: argparse.ArgumentParser) -> None:
                     help="community edition (the vendor's repository)")
     ed.add_argument("-e", dest="enterprise", action="store_true",
                     help="enterprise edition (you accept the vendor's terms)")
-    p.add_argument("-k", dest="key", metavar="PUBKEY",
-                   help="ssh public key file put into the guest user's authorized_keys "
-                        "(for DBA access; no private key is ever baked in)")
+    p.add_argument("-k", dest="key", metavar="KEY",
+                   help="for DBA access: an ssh public key file put into the guest user's "
+                        "authorized_keys, or (without -I) a Nova keypair name the upload reads "
+                        "from the cloud; no private key is ever baked in")
     p.add_argument("-i", dest="builder", metavar="HOST",
                    help="build on this host over ssh: [USER@]HOST[:PORT] (default: this host; "
                         "'localhost' means this host without ssh)")
@@ -95,6 +96,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     g.add_argument("--dry-run", action="store_true", help="print the build plan and stop")
     g.add_argument("--table", action="store_true",
                    help="print the supported databases, versions and sources, and stop")
+    g.add_argument("--os-cloud", dest="clouds", action="append", metavar="CLOUD", default=[],
+                   help="without -I: the cloud(s) the image is uploaded to by 'imagekit upload' "
+                        "(default: OS_CLOUD)")
     g.add_argument("--json", dest="json_events", action="store_true",
                    help="progress as JSON event lines on stdout, the result as the last line")
     p.set_defaults(func=run)
@@ -121,7 +125,11 @@ def plan_from_args(args: argparse.Namespace) -> BuildPlan:
     target = None
     if args.builder and not _is_this_host(args.builder.split("@")[-1].split(":")[0]):
         target = parse_target(args.builder, args.user)
-    key = read_public_key(args.key) if args.key else None
+    key = keypair = None
+    if args.key and (args.build_only or is_key_file(args.key)):
+        key = read_public_key(args.key)
+    elif args.key:
+        keypair = args.key
     out = getattr(args, "output_dir", None) or paths.images_dir()
     return BuildPlan(
         recipe=recipe, trove_version=rel.pin, trove_release=rel.series,
@@ -133,7 +141,8 @@ def plan_from_args(args: argparse.Namespace) -> BuildPlan:
         authorized_key=key,
         agent_debug=getattr(args, "debug_agent", False) or
         os.environ.get("DIB_MYDEBUG", "").lower() == "true",
-        build_only=args.build_only,
+        build_only=args.build_only, keypair=keypair,
+        clouds=tuple(getattr(args, "clouds", None) or ()),
     )
 
 
@@ -159,26 +168,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(plan: BuildPlan) -> int:
+    from imagekit.build import handoff
     from imagekit.build.make import make
     if not plan.build_only:
-        # Without -I the original uploaded and registered the image. That is
+        # Without -I the original uploaded and registered the image: that is
         # `imagekit upload`'s job; refuse before building rather than after.
-        _require_upload()
+        handoff.require(plan.clouds)
     result = make(plan)
     ui.event("result", image=str(result.image), log=str(result.log), arch=result.arch,
              builder=result.builder, seconds=round(result.seconds, 1))
     ui.info(f"built {result.image} ({result.image.stat().st_size / 2**20:.0f} MiB, "
             f"{result.arch}, {result.seconds:.0f} s); log: {result.log}")
     if not plan.build_only:
-        return _upload(plan, result.image)
+        return handoff.upload(plan, result.image)
     return 0
-
-
-def _require_upload() -> None:
-    from imagekit.build import handoff
-    handoff.require()
-
-
-def _upload(plan: BuildPlan, image: Path) -> int:
-    from imagekit.build import handoff
-    return handoff.upload(plan, image)

@@ -6,9 +6,9 @@ Kept from the original: the option letters and meanings, x.y.z cut to x.y,
 variables printed before the build (ipAddrDib=..., dbName=...), the image
 name <distro>_<release>_<db>_<x_y>[_c|_e].qcow2 and its log in images/, the
 exit codes (1 bad arguments, 4 builder unreachable, 5 build failed).
-Fixed: --help exits 0; -p works; -i defaults to this host; -k takes a
-public key file (a build never contacts a cloud); without -I the upload is
-`imagekit upload`'s job."""
+Fixed: --help exits 0; -p works; -i defaults to this host; -k also takes a
+public key file (with -I a build never contacts a cloud; a keypair name goes
+to the upload); without -I the upload is `imagekit upload`'s job."""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +27,7 @@ EXIT_ARGS, EXIT_BUILDER, EXIT_BUILD = 1, 4, 5
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dbimage-make",
-        usage="dbimage-make -d db-name [ -v db-version ] [ -c | -e ] [ -k key-file ] "
+        usage="dbimage-make -d db-name [ -v db-version ] [ -c | -e ] [ -k key-name|key-file ] "
               "[ -i dib-ip-addr ] [ -b dib-user ] [ -p pkg ] [ -I ]",
         description="Create a bootable Trove guest image holding the named database (-d) at the "
                     "given version (-v), built with diskimage-builder on this host or on the "
