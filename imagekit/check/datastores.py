@@ -1,6 +1,8 @@
 """What "the database is installed and enabled" means per datastore, for the
 native style (the database from a distribution or vendor package), and what
-docker means for the container style."""
+docker means for the container style. The package and service names of the
+recipes table (recipes/databases.yaml, what `imagekit make` installs) are
+added to the patterns below, which also cover images made elsewhere."""
 from __future__ import annotations
 
 import re
@@ -37,9 +39,37 @@ DOCKER = Runtime("docker", (r"docker\.io", r"docker-ce", r"moby-engine", r"docke
                  (r"docker\.service",))
 
 
+def _from_recipes(db: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(package names, service names) the recipes table knows for `db`."""
+    from imagekit import recipes
+    try:
+        spec = recipes.table()["databases"].get(db) or {}
+    except Exception:  # noqa: BLE001 - no recipes table: the patterns alone
+        return (), ()
+    if not spec:
+        return (), ()
+    pkgs, services = set(), {spec.get("service") or db}
+    for source in recipes.SOURCES:
+        for entries in (spec.get(source) or {}).values():
+            for e in entries or ():
+                if e.get("pkg"):
+                    pkgs.add(str(e["pkg"]))
+                if e.get("service"):
+                    services.add(str(e["service"]))
+    return tuple(sorted(pkgs)), tuple(sorted(services))
+
+
 def native(db: str) -> Runtime | None:
     key = db.strip().lower()
-    return NATIVE.get(ALIASES.get(key, key))
+    key = ALIASES.get(key, key)
+    pkgs, services = _from_recipes(key)
+    base = NATIVE.get(key)
+    if base is None and not pkgs:
+        return None
+    return Runtime(key,
+                   (base.packages if base else ()) + tuple(re.escape(p) for p in pkgs),
+                   (base.services if base else ()) +
+                   tuple(rf"{re.escape(s)}(@.+)?\.service" for s in services))
 
 
 def installed(runtime: Runtime, pkgs: tuple[Package, ...] | list[Package]) -> list[Package]:
@@ -52,10 +82,20 @@ def enabled(runtime: Runtime, units: tuple[str, ...] | list[str]) -> list[str]:
     return [u for u in units if any(r.fullmatch(u) for r in pats)]
 
 
+def known() -> tuple[str, ...]:
+    from imagekit import recipes
+    try:
+        names = set(recipes.databases())
+    except Exception:  # noqa: BLE001 - no recipes table
+        names = set()
+    return tuple(sorted(names | set(NATIVE)))
+
+
 def any_native(pkgs: tuple[Package, ...] | list[Package]) -> list[tuple[str, Package]]:
     out = []
-    for name, rt in NATIVE.items():
-        for p in installed(rt, pkgs):
+    for name in known():
+        rt = native(name)
+        for p in installed(rt, pkgs) if rt else ():
             out.append((name, p))
     return out
 

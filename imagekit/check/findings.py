@@ -76,8 +76,9 @@ _TABLE: tuple[CheckSpec, ...] = (
               "install guest-agent.service (the guest-agent element does), then enable it"),
     CheckSpec("agent-unit-disabled", E, "agent", "the guest agent's systemd unit is not enabled",
               "The agent does not start at boot; the instance stays in BUILD (P1).",
-              "enable it: imagekit customize IMAGE --run-command 'systemctl enable "
-              "guest-agent.service' (or a symlink in multi-user.target.wants)"),
+              "enable it: imagekit customize IMAGE -o OUT --link "
+              "/etc/systemd/system/guest-agent.service:"
+              "/etc/systemd/system/multi-user.target.wants/guest-agent.service"),
     CheckSpec("agent-unit-no-conf-d", E, "agent",
               "the agent's start command does not read /etc/trove/conf.d",
               "Trove injects guest_info.conf and trove-guestagent.conf into /etc/trove/conf.d; "
@@ -132,18 +133,19 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("conf-d-missing", E, "users", "/etc/trove/conf.d does not exist",
               "The agent reads its configuration from /etc/trove/conf.d; the guest-agent element "
               "creates it owned by the guest user.",
-              "create /etc/trove/conf.d owned by the guest user (mode 0755)"),
+              "imagekit customize IMAGE -o OUT --mkdir /etc/trove/conf.d --chown "
+              "GUEST_USER:root:/etc/trove/conf.d"),
     CheckSpec("conf-d-not-writable", E, "users", "the guest user cannot write /etc/trove/conf.d",
               "The agent runs as the guest user and writes to /etc/trove/conf.d; it fails when "
               "the folder is not writable.",
-              "chown GUEST_USER:root /etc/trove /etc/trove/conf.d (what the guest-agent element "
-              "does)"),
+              "imagekit customize IMAGE -o OUT --chown GUEST_USER:root:/etc/trove "
+              "--chown GUEST_USER:root:/etc/trove/conf.d (the guest-agent element's layout)"),
     # -- baked-in values ------------------------------------------------------------------------
     CheckSpec("baked-guest-info", E, "baked", "a guest_info.conf is baked into the image",
               "guest_info.conf is per instance (guest_id, tenant, datastore); every instance "
               "from this image would start as the same guest, and Trove's own file may not "
               "replace it.",
-              "delete it from the image: imagekit customize IMAGE --delete PATH"),
+              "delete it: imagekit customize IMAGE -o OUT --delete PATH"),
     CheckSpec("baked-guest-id", E, "baked", "a guest_id is baked into the agent configuration",
               "A guest_id is per instance; instances from this image would listen on another "
               "instance's queue.",
@@ -151,11 +153,12 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("private-key", E, "baked", "a private key is in the image",
               "Every instance would carry the same private key (dev-mode images copy the "
               "controller user's id_rsa); Nova injects keys at boot (nova_keypair).",
-              "delete it from the image; use nova_keypair in trove.conf for ssh access"),
+              "delete it (imagekit customize IMAGE -o OUT --delete PATH); for ssh access use "
+              "nova_keypair in trove.conf"),
     CheckSpec("password-hash", E, "baked", "root or the guest user has a password",
               "A password hash in the image is shared by every instance (and readable from the "
               "image); locked accounts ('!' or '*') are fine.",
-              "lock the account: imagekit customize IMAGE --run-command 'passwd -l USER'"),
+              "lock the account: imagekit customize IMAGE -o OUT --run-command 'passwd -l USER'"),
     CheckSpec("controller-secret", E, "baked", "controller secrets are baked into the image",
               "A transport_url with a password or service credentials in /etc/trove give anyone "
               "with the image (or one instance) the message bus and the cloud; Trove injects "
@@ -195,8 +198,8 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("root-fs-low-space", E, "space", "the root filesystem is nearly full",
               "Logs, pip caches and docker images need room before cloud-init grows the disk; "
               "a full root filesystem stops the agent.",
-              "make the image bigger (imagekit make --size, or qemu-img resize + growpart) or "
-              "remove caches; the threshold is --min-free"),
+              "build it bigger (imagekit make --image-size GB) or remove caches; the "
+              "threshold is --min-free"),
     # -- with a cloud ---------------------------------------------------------------------------
     CheckSpec("trove-release-mismatch", E, "cloud", "the agent's release is not the controller's",
               "An agent of another series than the controller's Trove drops heartbeats "
@@ -209,7 +212,7 @@ _TABLE: tuple[CheckSpec, ...] = (
               "entry)", cloud=True),
     CheckSpec("trove-project-unknown", W, "cloud", "Trove's service project was not found",
               "Image visibility is checked against the project Trove's service user works in.",
-              "name it with --trove-project (default: service); finding projects needs the "
+              "name it with --service-project (default: service); finding projects needs the "
               "admin role", cloud=True),
     CheckSpec("glance-image-not-visible", E, "cloud",
               "the Glance image is not visible to Trove's service project",

@@ -29,7 +29,7 @@ class CheckOptions:
     min_free: int = DEFAULT_MIN_FREE
     config_drive: bool = False         # the cloud's Trove sets use_nova_server_config_drive
     trove_release: str | None = None   # the controller's release (cloud checks)
-    trove_project: str = "service"     # Trove's service project (cloud checks)
+    service_project: str = "service"     # Trove's service project (cloud checks)
     glance_image: str | None = None    # the image's id or name in Glance (cloud checks)
 
 
@@ -141,8 +141,8 @@ def check_agent(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
         if not unit.enabled:
             yield found("agent-unit-disabled", f"{unit.name} is not enabled (no symlink in a "
                         "*.wants folder)",
-                        f"enable it: a symlink /etc/systemd/system/multi-user.target.wants/"
-                        f"{unit.name} -> {unit.path} (systemctl enable {unit.name})")
+                        f"enable it: imagekit customize IMAGE -o OUT --link {unit.path}:"
+                        f"/etc/systemd/system/multi-user.target.wants/{unit.name}")
         if not unit.reads_conf_d:
             yield found("agent-unit-no-conf-d", f"{unit.name} starts "
                         f"'{unit.exec_start or '(no ExecStart)'}' without "
@@ -209,7 +209,8 @@ def check_users(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
     if conf_d is None or not conf_d.is_dir:
         yield found("conf-d-missing", f"{CONF_D} does not exist" if conf_d is None
                     else f"{CONF_D} is not a folder",
-                    f"create {CONF_D} owned by {name} (mode 0755)")
+                    f"imagekit customize IMAGE -o OUT --mkdir {CONF_D} --chown "
+                    f"{name}:root:{CONF_D}")
         return
     if user is not None:
         ok, blocker = can_write_dir(ev, user)
@@ -219,14 +220,14 @@ def check_users(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                       if st else f"{blocker} is missing")
             yield found("conf-d-not-writable", f"user '{name}' (uid {user.uid}) cannot write "
                         f"{CONF_D}: {detail}",
-                        f"chown {name}:root /etc/trove /etc/trove/conf.d (the guest-agent "
-                        "element's layout)")
+                        f"imagekit customize IMAGE -o OUT --chown {name}:root:/etc/trove "
+                        f"--chown {name}:root:{CONF_D}")
 
 
 def check_baked(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
     for path in ev.guest_info:
         yield found("baked-guest-info", f"{path} is in the image (per-instance values)",
-                    f"delete {path} from the image")
+                    f"imagekit customize IMAGE -o OUT --delete {path}")
     for f in ev.trove_files:
         if f.path in ev.guest_info:
             continue
@@ -235,7 +236,8 @@ def check_baked(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                         f"remove guest_id from {f.path}")
     for path in ev.private_keys:
         yield found("private-key", f"private key {path} is in the image",
-                    f"delete {path} (and its .pub) from the image")
+                    f"imagekit customize IMAGE -o OUT --delete {path}; for ssh access use "
+                    "nova_keypair in trove.conf")
     for name in dict.fromkeys(["root", guest_user(ev, opts)]):
         if name in ev.shadow:
             field, where = ev.shadow[name], "/etc/shadow"
@@ -247,7 +249,7 @@ def check_baked(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
             continue
         what = "an empty password (login without one)" if field == "" else "a password hash"
         yield found("password-hash", f"{name} has {what} in {where}",
-                    f"lock it: passwd -l {name} in the image (or usermod -p '!' {name})")
+                    f"lock it: imagekit customize IMAGE -o OUT --run-command 'passwd -l {name}'")
     sev = Severity.WARNING if opts.allow_baked_config else None
     for f in ev.trove_files:
         names = secrets_in(f.text)
@@ -290,13 +292,14 @@ def check_runtime(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
             docker_gid = ev.group_ids.get("docker")
             if docker_gid is None or docker_gid not in user_gids(ev, agent_user):
                 yield found("docker-group", f"the agent runs as {agent_user.name}, who is not in "
-                            "the docker group", f"usermod -aG docker {agent_user.name} in the image")
+                            "the docker group", f"imagekit customize IMAGE -o OUT --run-command "
+                            f"'usermod -aG docker {agent_user.name}'")
         return
     # native
     if opts.db:
         rt = datastores.native(opts.db)
         if rt is None:
-            known = ", ".join(datastores.NATIVE)
+            known = ", ".join(datastores.known())
             yield found("db-package-missing", f"imagekit knows no native package for '{opts.db}' "
                         f"(known: {known})", "use --style container, or a known datastore")
             return

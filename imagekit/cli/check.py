@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--trove-release", metavar="SERIES",
                    help="the controller's Trove release (2026.2, epoxy or a trove version); "
                         "default: asked from the cloud")
-    p.add_argument("--trove-project", metavar="PROJECT", default="service",
+    p.add_argument("--service-project", metavar="PROJECT", default="service",
                    help="Trove's service project, for the image visibility check "
                         "(default: service)")
     p.add_argument("--glance-image", metavar="ID|NAME",
@@ -88,7 +88,7 @@ def options(args: argparse.Namespace) -> CheckOptions:
     return CheckOptions(db=args.datastore, version=args.datastore_version, style=args.style,
                         guest_user=args.guest_user, allow_baked_config=args.allow_baked_config,
                         min_free=args.min_free, config_drive=args.config_drive,
-                        trove_release=args.trove_release, trove_project=args.trove_project,
+                        trove_release=args.trove_release, service_project=args.service_project,
                         glance_image=args.glance_image)
 
 

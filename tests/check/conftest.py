@@ -16,8 +16,14 @@ def fault_images() -> dict[str, Path]:
     return imagefactory.cached_images({n: f.spec for n, f in faults.FACTORY.items()})
 
 
-@pytest.fixture(scope="module")
-def file_fault_images(fault_images, tmp_path_factory) -> dict[str, tuple[Path, tuple[str, ...]]]:
-    folder = tmp_path_factory.mktemp("file-faults")
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    return faults.file_faults(fault_images["good"], folder, elsewhere)
+@pytest.fixture(scope="session")
+def file_fault_images(fault_images) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """qcow2-level faults (backing file, data file, truncated, corrupt, blank):
+    name -> (path, expected finding ids). Cached; never modify them."""
+    return faults.file_faults(fault_images["good"])
+
+
+@pytest.fixture(scope="session")
+def engine_fault_images(fault_images) -> dict[str, Path]:
+    """Faults seeded through the customization engine (cached)."""
+    return faults.engine_fault_images(fault_images["good"])

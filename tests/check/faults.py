@@ -6,9 +6,12 @@ the qcow2-level faults are made from the good image with qemu-img; a few are
 made through the customization engine (test_engine_faults.py)."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from imagekit import paths
+from imagekit.engine import Delete, Operation, Plan, run_plan
 from imagekit.tools import qemuimg
 from tests.imagefactory import TinySpec
 
@@ -99,32 +102,26 @@ FACTORY: dict[str, Fault] = {
 }
 
 
-def file_faults(good: Path, folder: Path, elsewhere: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
-    """qcow2-level faults made from the good image: name -> (path, expected ids).
-    `elsewhere` is a folder that is not `folder` (for a backing file outside)."""
+FILE_FAULTS = {"backing-inside": ("image-backing-file",), "backing-outside": ("image-backing-file",),
+               "data-file": ("image-data-file",), "truncated": ("image-truncated",),
+               "corrupt": ("image-corrupt",), "blank": ("guest-no-os",)}
+
+
+def _make_file_faults(good: Path, folder: Path, elsewhere: Path) -> None:
     import shutil
     import subprocess
-    out: dict[str, tuple[Path, tuple[str, ...]]] = {}
     base = folder / "good-copy.qcow2"
     shutil.copyfile(good, base)
-    inside = folder / "overlay-inside.qcow2"
-    qemuimg.create_overlay(inside, base, "qcow2")
-    out["backing-inside"] = (inside, ("image-backing-file",))
+    qemuimg.create_overlay(folder / "backing-inside.qcow2", base, "qcow2")
     far = elsewhere / "good-elsewhere.qcow2"
     shutil.copyfile(good, far)
-    outside = folder / "overlay-outside.qcow2"
-    qemuimg.create_overlay(outside, far, "qcow2")
-    out["backing-outside"] = (outside, ("image-backing-file",))
+    qemuimg.create_overlay(folder / "backing-outside.qcow2", far, "qcow2")
     # an external data file (inside the folder, so the guest can still be read)
-    datafile = folder / "with-data-file.qcow2"
     subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2", "-o",
-                    f"data_file={folder / 'with-data-file.raw'}", str(good), str(datafile)],
-                   check=True)
-    out["data-file"] = (datafile, ("image-data-file",))
-    truncated = folder / "truncated.qcow2"
-    with open(good, "rb") as src, open(truncated, "wb") as dst:
+                    f"data_file={folder / 'data-file.raw'}", str(good),
+                    str(folder / "data-file.qcow2")], check=True)
+    with open(good, "rb") as src, open(folder / "truncated.qcow2", "wb") as dst:
         dst.write(src.read(good.stat().st_size // 2))
-    out["truncated"] = (truncated, ("image-truncated",))
     corrupt = folder / "corrupt.qcow2"
     shutil.copyfile(good, corrupt)
     with open(corrupt, "r+b") as f:       # incompatible_features bit 1: "corrupt"
@@ -132,8 +129,58 @@ def file_faults(good: Path, folder: Path, elsewhere: Path) -> dict[str, tuple[Pa
         flags = f.read(1)[0]
         f.seek(72 + 7)
         f.write(bytes([flags | 0x02]))
-    out["corrupt"] = (corrupt, ("image-corrupt",))
-    blank = folder / "blank.qcow2"
-    qemuimg.create(blank, "64M")
-    out["blank"] = (blank, ("guest-no-os",))
+    qemuimg.create(folder / "blank.qcow2", "64M")
+
+
+def file_faults(good: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """qcow2-level faults made from the good image: name -> (path, expected ids).
+    Made once and kept beside the tiny images (the files keep their identity,
+    so their inspection stays cached); never modify them."""
+    import fcntl
+    import shutil
+    root = paths.cache_dir() / "test-images"
+    folder = root / f"check-file-faults-{good.stem}"
+    done = folder / "complete"
+    with open(root / f"check-file-faults-{good.stem}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            elsewhere = root / f"check-file-faults-{good.stem}-elsewhere"
+            for d in (folder, elsewhere):
+                shutil.rmtree(d, ignore_errors=True)
+                d.mkdir()
+            _make_file_faults(good, folder, elsewhere)
+            done.write_text("")
+    return {name: (folder / f"{name}.qcow2", expect) for name, expect in FILE_FAULTS.items()}
+
+
+# -- faults seeded through the customization engine ---------------------------------------------
+@dataclass(frozen=True)
+class EngineFault:
+    operations: tuple[Operation, ...]
+    expect: tuple[str, ...]
+
+
+ENGINE: dict[str, EngineFault] = {
+    # no /etc/trove/conf.d (the factory always makes it)
+    "conf-d-deleted": EngineFault((Delete(path="/etc/trove/conf.d"),), ("conf-d-missing",)),
+    # the agent's code stays, its unit and the enabling symlink go
+    "unit-deleted": EngineFault((Delete(path="/etc/systemd/system/guest-agent.service"),
+                                 Delete(path="/etc/systemd/system/*.wants/guest-agent.service")),
+                                ("agent-unit-missing",)),
+}
+
+
+def engine_fault_images(good: Path) -> dict[str, Path]:
+    """The engine faults: run_plan on the good image (one launch per plan),
+    cached beside the tiny images by the good image's name and the plan."""
+    out = {}
+    for name, fault in ENGINE.items():
+        key = hashlib.sha256(f"{good.name}|{fault.operations!r}".encode()).hexdigest()[:16]
+        target = paths.cache_dir() / "test-images" / f"check-engine-{name}-{key}.qcow2"
+        if not target.exists():
+            tmp = target.with_name(f"building-{target.name}")
+            run_plan(good, Plan.of(*fault.operations), tmp)
+            tmp.replace(target)
+            tmp.with_name(tmp.name + ".manifest.json").unlink(missing_ok=True)
+        out[name] = target
     return out

@@ -1,6 +1,8 @@
 """`imagekit check` on a good tiny image and on copies with one seeded fault
-each: every fault image gives exactly its expected finding(s), the good one
-none. All images go through ONE `imagekit check` call (one appliance launch)."""
+each (image factory variants, qcow2-level faults, faults made through the
+customization engine): every fault image gives exactly its expected
+finding(s), the good one none. All images go through ONE `imagekit check`
+call (one appliance launch)."""
 from __future__ import annotations
 
 import json
@@ -14,9 +16,11 @@ pytestmark = pytest.mark.guestfs
 
 
 @pytest.fixture(scope="module")
-def cli_run(fault_images, file_fault_images):
-    names = list(faults.FACTORY) + list(file_fault_images)
-    paths = [fault_images[n] for n in faults.FACTORY] + [p for p, _ in file_fault_images.values()]
+def cli_run(fault_images, file_fault_images, engine_fault_images):
+    names = list(faults.FACTORY) + list(file_fault_images) + list(faults.ENGINE)
+    paths = ([fault_images[n] for n in faults.FACTORY] +
+             [p for p, _ in file_fault_images.values()] +
+             [engine_fault_images[n] for n in faults.ENGINE])
     before = [fingerprint(p) for p in paths]
     proc = run_cli("check", "--json", *map(str, paths))
     after = [fingerprint(p) for p in paths]
@@ -64,6 +68,14 @@ def test_file_fault_gives_exactly_its_finding(cli_run, file_fault_images, name):
     assert entry["guest_checked"] == (opened and name != "blank")
     if not opened:
         assert entry["summary"]["refused"]
+
+
+@pytest.mark.parametrize("name", list(faults.ENGINE))
+def test_engine_fault_gives_exactly_its_finding(cli_run, name):
+    _, report, by_name, _ = cli_run
+    assert report is not None
+    entry = by_name[name]
+    assert _ids(entry) == list(faults.ENGINE[name].expect), entry["findings"]
 
 
 def test_good_image_alone_passes_with_exit_0(fault_images):
