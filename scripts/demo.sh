@@ -34,7 +34,8 @@ IMAGES=${IMAGEKIT_IMAGES_DIR:-$PWD/images}
 DEMO_STATE=${XDG_CACHE_HOME:-$HOME/.cache}/imagekit/demo
 t0=$SECONDS
 
-step() { printf '\n\033[1m== demo %s (%ss)\033[0m\n' "$*" "$((SECONDS - t0))" >&2; }
+if [ -t 2 ]; then B=$'\033[1m' N=$'\033[0m'; else B="" N=""; fi
+step() { printf '\n%s== demo %s (%ss)%s\n' "$B" "$*" "$((SECONDS - t0))" "$N" >&2; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 [ -x "$IK" ] || die "imagekit is not installed in .venv: run 'make setup' (or 'make demo')"
 mkdir -p "$IMAGES" "$DEMO_STATE"
