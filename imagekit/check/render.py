@@ -81,14 +81,36 @@ def checks_markdown() -> str:
            "Every finding has a stable id, a severity and a one-line message naming what was "
            "found, plus a fix. `imagekit check` exits with status 4 when at least one finding "
            "is an error. Checks marked *cloud* run only with `--os-cloud`. P1-P20 refer to "
-           "the documented causes of instances stuck in BUILD.", "",
+           "the numbered causes of instances stuck in BUILD in the project's Trove research "
+           "notes (trove-anchors §6).", "",
+           "## JSON output", "",
+           "`imagekit check --json` prints one object, schema `imagekit.check/1` (fields are "
+           "only ever added):", "",
+           "```",
+           '{"schema": "imagekit.check/1", "ok": false, "errors": 1, "warnings": 0,',
+           ' "images": [{"path": "/abs/image.qcow2", "guest_checked": true, "errors": 1,',
+           '             "warnings": 0,',
+           '             "summary": {"agent": {"installed": true, "version": "26.0.0",',
+           '                                   "release": "2026.2", "unit": "guest-agent.service",',
+           '                                   "enabled": true},',
+           '                         "cloud_init_datasources": ["ConfigDrive", "OpenStack"],',
+           '                         "guest_user": "ubuntu", "style": "native",',
+           '                         "root_free": 458227712, "virtual_size": 536870912,',
+           '                         "format": "qcow2"},',
+           '             "findings": [{"id": "agent-unit-disabled", "severity": "error",',
+           '                           "message": "...", "fix": "..."}]}]}',
+           "```", "",
+           "`guest_checked` is false when the file was not opened (see `summary.refused`); "
+           "with `--os-cloud` the summary also has `cloud`, `glance_image` and "
+           "`datastore_version`.", "",
+           "## The checks", "",
            "| id | severity | area | what |", "| --- | --- | --- | --- |"]
     for c in CHECKS.values():
         out.append(f"| [`{c.id}`](#{c.id}) | {c.severity.value} | {c.area}"
                    f"{' (cloud)' if c.cloud else ''} | {c.title} |")
     out.append("")
     for c in CHECKS.values():
-        out += [f"## {c.id}", "",
+        out += [f"### {c.id}", "",
                 f"**{c.severity.value}**{', needs a cloud' if c.cloud else ''} — {c.title}.", "",
                 c.why, "", f"Fix: {c.fix}.", ""]
     return "\n".join(out)

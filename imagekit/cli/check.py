@@ -93,7 +93,7 @@ def options(args: argparse.Namespace) -> CheckOptions:
 
 
 def connect(cloud: str) -> Any:
-    from imagekit.cloud import connect as cloud_connect
+    from imagekit.cloud.connect import connect as cloud_connect
     return cloud_connect(cloud)
 
 

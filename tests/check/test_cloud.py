@@ -24,14 +24,15 @@ def ids(findings) -> list[str]:
 
 @pytest.fixture(scope="module")
 def world(devcloud, fault_images, tmp_path_factory):
-    """A unique copy of the good image (its own sha512), uploaded private to the
-    admin project; a datastore whose version selects images by a unique tag;
+    """A unique copy of the good container-style image (its own sha512: the
+    datastore names here are unique, not databases the native checks know),
+    uploaded private to the admin project; a datastore whose version selects images by a unique tag;
     a launched Appliance with the copy attached. Cleaned up afterwards."""
     conn = devcloud.connect()
     trove = devcloud.trove()
     folder = tmp_path_factory.mktemp("cloud-check")
     image = folder / "good-unique.qcow2"
-    shutil.copyfile(fault_images["good"], image)
+    shutil.copyfile(fault_images["container-good"], image)
     with open(image, "ab") as f:                 # trailing bytes: same guest, own checksum
         f.write(uuid.uuid4().bytes * 256)
     uid = uuid.uuid4().hex[:8]
@@ -74,7 +75,7 @@ def world(devcloud, fault_images, tmp_path_factory):
 
 def check(world, **opts):
     return run_checks(world["image"], app=world["app"], conn=world["conn"],
-                      options=CheckOptions(**opts))
+                      options=CheckOptions(style="container", **opts))
 
 
 def test_release_stated_matches_or_not(world):
