@@ -121,12 +121,22 @@ def _tree_diff(s: Session, path: str, old: dict[str, Meta], new: dict[str, Meta]
                old_label: str, new_label: str) -> None:
     names = sorted(set(old) | set(new))
     counts = {"+": 0, "-": 0, "~": 0}
+    inside: dict[str, int] = {}      # a folder only on one side: what it holds, not listed
     for name in names:
         shown = path.rstrip("/") + "/" + name
-        if name not in old:
-            mark, what = "+", f"only in {new_label.split(':', 1)[0]}"
-        elif name not in new:
-            mark, what = "-", f"only in {old_label.split(':', 1)[0]}"
+        top = next((d for d in inside if name.startswith(d + "/")), None)
+        if top is not None:
+            inside[top] += 1
+            continue
+        if name not in old or name not in new:
+            mark = "+" if name not in old else "-"
+            side = new if mark == "+" else old
+            label = (new_label if mark == "+" else old_label).split(":", 1)[0]
+            what = f"only in {label}"
+            if side[name].kind == "dir":
+                held = sum(1 for n in side if n.startswith(name + "/"))
+                inside[name] = 0
+                what += f", a folder with {held} entries" if held else ", an empty folder"
         else:
             changed = old[name].changes(new[name])
             if not changed:
