@@ -69,6 +69,7 @@ def seen(built) -> dict[str, dict]:
                 "machine_id": facts.read_text(g, "/etc/machine-id"),
                 "ca_files": g.glob_expand("/usr/local/share/ca-certificates/*"),
                 "pip_ca": g.glob_expand("/tmp/in_target.d*") + g.glob_expand("/tmp/imagekit*"),
+                "snakeoil_unit": facts.is_enabled(g, "imagekit-snakeoil-cert.service"),
             }
             app.umount()
     return result
@@ -125,6 +126,8 @@ def test_no_secrets_baked_in(seen, db):
         assert "$" not in pw, f"{name} has a password hash"
     assert seen[db]["machine_id"] in ("", None)
     assert seen[db]["ca_files"] == [], "the host's CA certificates must not be baked in"
+    if any(p.name == "ssl-cert" for p in seen[db]["facts"].packages):
+        assert seen[db]["snakeoil_unit"], "each instance must make its own snakeoil key"
     assert seen[db]["pip_ca"] == []
 
 
