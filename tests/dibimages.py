@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +145,17 @@ def db_image_path(db: str) -> Path:
     return cache_dir() / f"make-{recipes.resolve(db).image_base}-{db_image_key(db)}.qcow2"
 
 
-def db_image(db: str, *, builder: str | None = None, env: dict[str, str] | None = None) -> Path:
+# The one image built through the remote-builder path (ssh to an sshd on
+# 127.0.0.1 that the build starts), whoever asks for it first.
+SSH_BUILT = "postgresql"
+
+
+def db_image(db: str) -> Path:
     """A Debian bookworm native guest image for `db` (distro source), built with
-    the real `imagekit make -d DB -I --no-compress` (on `builder` over ssh when
-    given: [user@]host:port plus DBIMAGE_DIB_* variables in `env`) and cached
-    by `db_image_key`. Never modify the returned file: copy it first."""
+    the real `imagekit make -d DB -I --no-compress` and cached by
+    `db_image_key`; `SSH_BUILT` is built on a builder reached over ssh (a
+    private sshd on 127.0.0.1), the others on this host. Never modify the
+    returned file: copy it first."""
     target = db_image_path(db)
     if target.is_file():
         return target
@@ -156,27 +163,39 @@ def db_image(db: str, *, builder: str | None = None, env: dict[str, str] | None 
         fcntl.flock(fh, fcntl.LOCK_EX)
         if target.is_file():
             return target
-        out = target.parent / f".{target.stem}.out-{os.getpid()}"
-        out.mkdir()
+        if db != SSH_BUILT:
+            _make(db, target)
+            return target
+        from tests.build import sshd
+        server = sshd.start(Path(tempfile.mkdtemp(prefix="imagekit-sshd-")))
         try:
-            argv = [str(Path(sys.executable).parent / "imagekit"), "make", "-d", db, "-I",
-                    "--no-compress", "--output-dir", str(out)]
-            if builder:
-                argv += ["-i", builder]
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
-                                  env={**os.environ, **(env or {})})
-            built = list(out.glob("*.qcow2"))
-            logs = list(out.glob("*.log"))
-            if proc.returncode != 0 or len(built) != 1:
-                raise RuntimeError(f"imagekit make -d {db} failed (exit {proc.returncode}):\n"
-                                   f"{proc.stderr[-3000:]}")
-            if logs:
-                os.replace(logs[0], target.with_suffix(".log"))
-            os.replace(built[0], target)
+            _make(db, target, builder=server.target, env=server.env())
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            sshd.stop(server)
+            shutil.rmtree(server.key.parent, ignore_errors=True)
     return target
 
+
+def _make(db: str, target: Path, builder: str | None = None, env: dict[str, str] | None = None) -> None:
+    out = target.parent / f".{target.stem}.out-{os.getpid()}"
+    out.mkdir()
+    try:
+        argv = [str(Path(sys.executable).parent / "imagekit"), "make", "-d", db, "-I",
+                "--no-compress", "--output-dir", str(out)]
+        if builder:
+            argv += ["-i", builder]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
+                              env={**os.environ, **(env or {})})
+        built = list(out.glob("*.qcow2"))
+        logs = list(out.glob("*.log"))
+        if proc.returncode != 0 or len(built) != 1:
+            raise RuntimeError(f"imagekit make -d {db} failed (exit {proc.returncode}):\n"
+                               f"{proc.stderr[-3000:]}")
+        if logs:
+            os.replace(logs[0], target.with_suffix(".log"))
+        os.replace(built[0], target)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 if __name__ == "__main__":       # python -m tests.dibimages: build (or find) the base image
     print(base_image())

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from imagekit.build.builder import SshBuilder, _mirror_pairs
+from imagekit.build.builder import BuildInputs, SshBuilder, _mirror_pairs
 from imagekit.build.ssh import parse_target
 from tests.build import sshd
 from tests.util import run_cli
@@ -178,3 +178,33 @@ def test_dib_failure_leaves_no_image(tmp_path):
     assert not (out / "debian_bookworm_redis_7_0.log").exists()
     loops_after = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
     assert loops_after == loops_before
+
+
+def test_ssh_builder_checks_stages_and_cleans_up(server, tmp_path):
+    """The remote path without DIB: check (DIB installed into a venv there if
+    missing), one-transfer staging, clean-up of the build folder."""
+    target = parse_target(server.target, None, server.env())
+    wh = tmp_path / "wheelhouse"
+    wh.mkdir()
+    (wh / "trove-26.0.0-py3-none-any.whl").write_bytes(b"w" * 4096)
+    pkg = tmp_path / "mydb_1.0_all.deb"
+    pkg.write_bytes(b"!<arch>\ndebian-binary   ")
+    with SshBuilder(target) as b:
+        info = b.check()
+        assert (info.machine, info.arch, info.local) == ("x86_64", "amd64", False)
+        assert info.dib.endswith("/disk-image-create") and info.free_gb > 0
+        staged = b.stage(BuildInputs(record={"schema": "imagekit.build/1"}, wheelhouse=wh,
+                                     package=pkg))
+        root = staged.root
+        assert root.startswith(info.home + "/.cache/imagekit/builds/build-")
+        got = b.ssh.run(["cat", staged.record]).stdout.decode()
+        assert '"schema": "imagekit.build/1"' in got
+        mode = b.ssh.run(["stat", "-c", "%a", f"{staged.elements}/imagekit-guest-agent/install.d/"
+                          "55-imagekit-guest-agent"]).stdout.decode().strip()
+        assert mode == "755"
+        assert b.ssh.run(["stat", "-c", "%s", f"{staged.wheelhouse}/trove-26.0.0-py3-none-any.whl"]
+                         ).stdout.decode().strip() == "4096"
+        assert staged.package == f"{root}/package/mydb_1.0_all.deb"
+        assert staged.output == f"{root}/out/image"
+    with SshBuilder(target) as again:
+        assert again.ssh.run(["test", "-e", root], check=False).returncode == 1
