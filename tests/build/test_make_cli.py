@@ -102,7 +102,7 @@ def test_table():
 def test_dbimage_make_help_and_options():
     r = run_cli("--help", program="dbimage-make")
     assert r.returncode == 0
-    for opt in ("-d DB", "-v VERSION", "-c", "-e", "-k PUBKEY", "-i HOST", "-b USER", "-p PKG", "-I"):
+    for opt in ("-d DB", "-v VERSION", "-c", "-e", "-k KEY", "-i HOST", "-b USER", "-p PKG", "-I"):
         assert opt in r.stdout
     assert "--release" not in r.stdout          # exactly the original options
     r = run_cli("-d", "redis", "-x", program="dbimage-make")
