@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import shlex
 import shutil
 import subprocess
 import tarfile
@@ -24,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from imagekit import aptsources, paths, ui
@@ -89,7 +88,6 @@ class Staged:
     record: str
     output: str                  # DIB -o (without .qcow2)
     package: str | None = None
-    variables: dict = field(default_factory=dict)
 
 
 def check_arch(label: str, machine: str, wanted: str | None, cross: bool) -> str:
@@ -403,10 +401,6 @@ class SshBuilder:
 
 def open_builder(target: SshTarget | None) -> LocalBuilder | SshBuilder:
     return LocalBuilder() if target is None else SshBuilder(target)
-
-
-def remote_quote(argv: list[str]) -> str:
-    return shlex.join(argv)
 
 
 def environment_for(info: BuilderInfo, distro: str, extra: Mapping[str, str]) -> dict[str, str]:

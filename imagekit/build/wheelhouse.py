@@ -167,7 +167,11 @@ def ensure(version: str, *, source: str = "pypi", python: str | None = None,
                 {"trove_version": built, "source": source, "python": python, "arch": arch,
                  "files": files, "requirement": req}, indent=2))
             d["note"] = f"{files} wheels"
-        os.replace(work, dest) if not dest.exists() else shutil.rmtree(work)
+        try:
+            os.replace(work, dest)
+        except OSError:             # another build made it meanwhile: use that one
+            if not marker.is_file():
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info = json.loads(marker.read_text())
