@@ -363,11 +363,11 @@ class SshBuilder:
                      **job.variables()}
         argv = job.argv()
         argv[0] = self.info.dib
-        lock = f"{self.info.home}/.cache/imagekit/{dib.LOCK_NAME}"
+        cache = variables.get("DIB_IMAGE_CACHE") or f"{self.info.home}/.cache/image-create"
         remote = ["env", *[f"{k}={v}" for k, v in sorted(variables.items())],
-                  "flock", lock, *argv]
+                  "flock", f"{cache}/{dib.LOCK_NAME}", *argv]
         # Make the lock folder exist first (flock creates the file, not folders).
-        self.ssh.run(["mkdir", "-p", f"{self.info.home}/.cache/imagekit"], what="mkdir")
+        self.ssh.run(["mkdir", "-p", cache], what="mkdir")
         return dib.stream(self.ssh.argv(remote), log, env=self.ssh.env(), on_line=on_line)
 
     def fetch(self, remote: str, local: Path) -> None:

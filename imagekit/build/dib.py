@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagekit import paths, ui
+from imagekit import ui
 from imagekit.build import environment
 from imagekit.errors import BuildError, ToolError
 from imagekit.tools.run import tail, which
@@ -82,14 +82,24 @@ def local_env(job: DibJob, program: str, environ: Mapping[str, str] | None = Non
     return env
 
 
-LOCK_NAME = "dib-build.lock"
+LOCK_NAME = ".imagekit-build.lock"
+
+
+def image_cache(env: Mapping[str, str]) -> str:
+    """DIB's cache folder (debootstrap tarball, apt .debs): DIB_IMAGE_CACHE or
+    ~/.cache/image-create, as DIB itself decides."""
+    return env.get("DIB_IMAGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                      "image-create")
 
 
 @contextmanager
-def build_lock(what: str = "build") -> Iterator[None]:
-    """One DIB build at a time on this host: builds share the apt cache and
-    the debootstrap tarball (and two builds on 2 cores only slow each other)."""
-    lock = paths.cache_dir() / LOCK_NAME
+def build_lock(env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """One DIB build at a time per DIB cache: builds sharing the apt cache
+    and the debootstrap tarball would trip over apt's locks (and two builds
+    on 2 cores only slow each other down)."""
+    folder = Path(image_cache(env if env is not None else os.environ))
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
     with open(lock, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -196,5 +206,6 @@ def run_local(job: DibJob, log: Path, on_line: Callable[[str], None] | None = No
                          "apt-get install sudo, or run 'make setup'")
     argv = job.argv()
     argv[0] = program
-    with build_lock():
-        return stream(argv, log, env=local_env(job, program, environ), on_line=on_line)
+    env = local_env(job, program, environ)
+    with build_lock(env):
+        return stream(argv, log, env=env, on_line=on_line)

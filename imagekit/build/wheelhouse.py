@@ -147,6 +147,13 @@ def ensure(version: str, *, source: str = "pypi", python: str | None = None,
             try:
                 run(argv, timeout=1800, what="pip (guest-agent wheelhouse)")
             except ToolError as exc:
+                m = re.search(r"Requires-Python ([^;\s]+)", exc.stderr or "")
+                if m:
+                    raise BuildError(
+                        f"trove {version} requires Python {m.group(1)}; the image's python is "
+                        f"{python} ({release})",
+                        "choose a trove release that supports it (--trove-release) or a newer "
+                        "distribution release (--release)") from exc
                 raise BuildError(
                     f"cannot prepare the trove {version} wheelhouse for python {python} on {arch}: "
                     f"{exc.message}",
