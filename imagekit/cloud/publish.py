@@ -14,11 +14,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from imagekit import recipes, ui
-from imagekit.check.findings import Finding, Severity
+from imagekit.check.findings import Severity
 from imagekit.cloud import glance, params, retarget, trove
 from imagekit.cloud.uploadplan import Target, UploadPlan
 from imagekit.errors import CheckFailed, CloudError, RecipeError
@@ -239,10 +238,6 @@ def run(plan: UploadPlan, connect: Callable[[str | None], Any]) -> PublishResult
                          round(time.monotonic() - start, 3))
 
 
-def findings_of(prepared: retarget.Prepared) -> list[Finding]:
-    return list(prepared.findings)
-
-
 def summary_lines(result: PublishResult) -> list[str]:
     """One line per cloud: what happened to the image, the version, the parameters."""
     lines = []
@@ -262,8 +257,3 @@ def summary_lines(result: PublishResult) -> list[str]:
                 line += f", {len(p.not_loaded)} not loaded (see {p.refused_file})"
         lines.append(line)
     return lines
-
-
-def manifest_sha256(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(path.read_bytes()).hexdigest()
