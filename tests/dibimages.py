@@ -136,6 +136,7 @@ def db_image_key(db: str) -> str:
     h = hashlib.sha256(json.dumps({
         "spec": SPEC_VERSION, "recipe": recipe.as_dict(), "trove": pin, "dib": dib_version(),
         "elements": _tree_hash(paths.elements_dir()), "compress": False, "user": "ubuntu",
+        "builder": "ssh" if db == SSH_BUILT else "local",
     }, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
