@@ -112,6 +112,7 @@ class Row:
     upload_bytes: int
     launches: int
     verified: str = "-"
+    load: float = 0.0               # 1-minute load average when it started
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -248,7 +249,9 @@ def m_virt_customize(src: Path, out: Path, inp: dict, meta: dict) -> Row:
         run("virt-customize", "--format", "qcow2", "-a", str(out),
             "--mkdir", "/etc/trove/conf.d",
             "--upload", f"{inp['conf']}:{conf}",
-            "--chown", f"{meta['uid']}:{meta['gid']}:{conf}", "--chmod", f"0640:{conf}",
+            # (virt-customize 1.48 has no --chown: a command does it)
+            "--run-command", f"chown {meta['uid']}:{meta['gid']} {conf}",
+            "--chmod", f"0640:{conf}",
             "--upload", f"{inp['ds']}:{DATASOURCES}",
             "--ssh-inject", f"ubuntu:file:{inp['key']}",
             "--delete", "/etc/ssh/ssh_host_*", "--run-command", "ssh-keygen -A",
@@ -295,7 +298,7 @@ def m_loop_mount(src: Path, out: Path, inp: dict, meta: dict, work: Path) -> lis
                 run("mount", "--bind", f"/{name}", str(mnt / name))
                 binds.append(mnt / name)
             resolv = mnt / "etc/resolv.conf"
-            saved = work / "resolv.saved"
+            saved = mnt / "etc/resolv.conf.imagekit-bench"
             if resolv.is_symlink() or resolv.exists():
                 os.rename(resolv, saved)
             shutil.copyfile("/etc/resolv.conf", resolv)
@@ -334,6 +337,7 @@ def m_loop_mount(src: Path, out: Path, inp: dict, meta: dict, work: Path) -> lis
 # -- verification ---------------------------------------------------------------------------
 def verify(outputs: dict[str, Path], meta: dict, cfg_sha: str) -> dict[str, str]:
     """Every output, read back in one read-only launch: the same re-target?"""
+    from imagekit.guest import facts
     from imagekit.guest.image import check_image
     from imagekit.guest.session import Appliance
     verdict: dict[str, str] = {}
@@ -359,7 +363,7 @@ def verify(outputs: dict[str, Path], meta: dict, cfg_sha: str) -> dict[str, str]
                 bad.append("machine-id")
             if g.cat("/etc/retarget-marker") != "retarget\n":
                 bad.append("command")
-            cfg = g.pread(f"/{SITE}/trove/common/cfg.py", 10 << 20, 0)
+            cfg = facts.read_bytes(g, f"/{SITE}/trove/common/cfg.py") or b""
             if hashlib.sha256(cfg).hexdigest() != cfg_sha:
                 bad.append("patch")
             verdict[m] = "ok" if not bad else "FAILED: " + ", ".join(bad)
@@ -377,10 +381,11 @@ def report(rows: list[Row], data: dict[int, int]) -> None:
         rs = [r for r in rows if r.size_gib == size]
         print(f"\n== {size} GiB virtual, {data[size] / 2**30:.2f} GiB of data ==")
         print(f"{'method':<22}{'wall s':>9}{'written':>13}{'upload':>13}{'launches':>10}"
-              f"{'to Glance @1Gb/s':>18}  check")
+              f"{'to Glance @1Gb/s':>18}{'load':>6}  check")
         for r in rs:
             print(f"{r.method:<22}{r.seconds:>9.1f}{mib(r.written_bytes):>13}"
-                  f"{mib(r.upload_bytes):>13}{r.launches:>10}{r.to_glance:>17.1f}s  {r.verified}")
+                  f"{mib(r.upload_bytes):>13}{r.launches:>10}{r.to_glance:>17.1f}s"
+                  f"{r.load:>6.1f}  {r.verified}")
             print("    " + " · ".join(f"{k.strip()} {v:.1f}" for k, v in r.phases.items()))
         ik = next((r for r in rs if r.method == "imagekit"), None)
         if ik:
@@ -392,6 +397,14 @@ def report(rows: list[Row], data: dict[int, int]) -> None:
                       f"written {r.written_bytes / max(ik.written_bytes, 1):5.2f}x   "
                       f"upload {r.upload_bytes / max(ik.upload_bytes, 1):5.2f}x   "
                       f"to Glance {r.to_glance / ik.to_glance:5.2f}x")
+                extra_bytes, extra_time = r.upload_bytes - ik.upload_bytes, ik.seconds - r.seconds
+                if extra_bytes > 0 and extra_time > 0:
+                    print(f"  {'':<20} imagekit reaches Glance first on links slower than "
+                          f"{extra_bytes / extra_time / 1e6:,.0f} MB/s "
+                          f"({extra_bytes * 8 / extra_time / 1e6:,.0f} Mbit/s)")
+                elif extra_time <= 0:
+                    print(f"  {'':<20} imagekit is ahead locally and sends "
+                          f"{'fewer' if extra_bytes > 0 else 'as many or more'} bytes")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                     while f.read(16 << 20):
                         pass
                 os.sync()
-                print(f"  {m}...", end="", flush=True)
+                load = os.getloadavg()[0]
+                print(f"  {m} (load {load:.1f})...", end="", flush=True)
                 if m == "imagekit":
                     new = [m_imagekit(src, out, inp, meta)]
                 elif m == "virt-customize":
@@ -436,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                     new = m_loop_mount(src, out, inp, meta, work)
                 else:
                     raise SystemExit(f"bench: unknown method {m}")
+                for r in new:
+                    r.load = load
                 print(" " + ", ".join(f"{r.method} {r.seconds:.1f} s" for r in new), flush=True)
                 rows += new
                 outs[m] = out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,7 +100,12 @@ def _is_nospace(exc: BaseException) -> bool:
         getattr(exc, "stderr", "")
 
 
-def copy_sparse(src: Path, dst: Path, advance: Callable[[int], None] | None = None) -> None:
+class Cancelled(Exception):
+    pass
+
+
+def copy_sparse(src: Path, dst: Path, advance: Callable[[int], None] | None = None,
+                cancel: threading.Event | None = None) -> None:
     """Copy only the data extents of src (holes stay holes), in the kernel."""
     size = src.stat().st_size
     with open(src, "rb") as fi, open(dst, "wb") as fo:
@@ -115,7 +121,9 @@ def copy_sparse(src: Path, dst: Path, advance: Callable[[int], None] | None = No
             hole = os.lseek(ifd, data, os.SEEK_HOLE)
             pos = data
             while pos < hole:
-                n = min(hole - pos, 256 << 20)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                n = min(hole - pos, 64 << 20)
                 try:
                     done = os.copy_file_range(ifd, ofd, n, pos, pos)
                 except OSError as exc:
@@ -148,9 +156,56 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
-def materialize(overlay: Path, source: CheckedImage, final: Path, mode: str) -> Path:
+def copy_commit_ok(source: CheckedImage, mode: str) -> bool:
+    """Whether the output can be a copy of the source with the overlay
+    committed into it (keeps the source's clusters, compressed ones too; in
+    place, also its own backing file, valid in the same folder)."""
+    if mode == "thin" or source.info.data_file:
+        return False
+    fmt = "qcow2" if mode == "standalone" else source.format
+    return source.format == fmt and (mode == "in-place" or not source.info.backing_file)
+
+
+class BackgroundCopy:
+    """The copy of the source that a copy+commit output starts from, made in
+    a thread while the appliance starts and the operations run (the copy is
+    disk-bound, the appliance CPU-bound). `result()` waits for it."""
+
+    def __init__(self, source: CheckedImage, final: Path, mode: str) -> None:
+        self.source, self.final, self.mode = source, final, mode
+        self.tmp = temp_name(final)
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="imagekit-output-copy")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            copy_sparse(self.source.path, self.tmp, cancel=self._cancel)
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def result(self) -> Path:
+        self._thread.join()
+        if self._error is not None:
+            self.tmp.unlink(missing_ok=True)
+            if _is_nospace(self._error):
+                raise _nospace(self._error, self.final)
+            raise self._error
+        return self.tmp
+
+    def discard(self) -> None:
+        self._cancel.set()
+        self._thread.join()
+        self.tmp.unlink(missing_ok=True)
+
+
+def materialize(overlay: Path, source: CheckedImage, final: Path, mode: str,
+                copied: BackgroundCopy | None = None) -> Path:
     """Write the output under a temporary name next to `final`; return that
-    temporary path (the caller renames it with `commit`)."""
+    temporary path (the caller renames it). `copied`: the source's copy,
+    already started in the background."""
     tmp = temp_name(final)
     try:
         if mode == "thin":
@@ -165,13 +220,15 @@ def materialize(overlay: Path, source: CheckedImage, final: Path, mode: str) -> 
             how = "overlay"
         else:
             fmt = "qcow2" if mode == "standalone" else source.format
-            plain = not source.info.backing_file and not source.info.data_file
-            if plain and source.format == fmt:
-                need_space(final.parent, source.path.stat().st_blocks * 512 + MARGIN,
-                           f"a copy of {source.path.name}")
-                total = source.path.stat().st_blocks * 512
-                with ui.byte_progress(f"copying {source.path.name}", total) as advance:
-                    copy_sparse(source.path, tmp, advance)
+            if copy_commit_ok(source, mode):
+                if copied is not None and copied.tmp == tmp:
+                    copied.result()
+                else:
+                    need_space(final.parent, source.path.stat().st_blocks * 512 + MARGIN,
+                               f"a copy of {source.path.name}")
+                    total = source.path.stat().st_blocks * 512
+                    with ui.byte_progress(f"copying {source.path.name}", total) as advance:
+                        copy_sparse(source.path, tmp, advance)
                 qemuimg.rebase_unsafe(overlay, tmp, fmt)
                 qemuimg.commit(overlay, drop=True)
                 how = "copy+commit"

@@ -39,9 +39,12 @@ def run_plan(source: Path | str, plan: Plan, output: Path | str | None = None, *
         network = plan.network if plan.network is not None else plan.runs_guest_code
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagekit-prepare") as pool:
         prepared: list[Future[ops.Prepared]] = [pool.submit(ops.prepare, op) for op in plan]
-        with Workspace(src, network=network and not dry_run, dry_run=dry_run,
+        ws = Workspace(src, network=network and not dry_run, dry_run=dry_run,
                        workdir=workdir or (final.parent if final else None),
-                       selinux_relabel=plan.selinux_relabel) as ws:
+                       selinux_relabel=plan.selinux_relabel)
+        if final is not None:
+            ws.start_output(final, mode)     # the source's copy overlaps the launch
+        with ws:
             n = len(plan)
             for i, (op, fut) in enumerate(zip(plan, prepared, strict=True), 1):
                 ws.apply(op, fut.result(), label=f"[{i}/{n}] ")

@@ -75,6 +75,7 @@ class Workspace:
         self._hash: manifest_mod.BackgroundHash | None = None
         self._reset_machine_id = False
         self._finished = False
+        self._copy: output_mod.BackgroundCopy | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Workspace:
@@ -82,6 +83,17 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def start_output(self, output: Path | str, mode: str = "standalone") -> None:
+        """Optional, before open(): when the output will be known at save time,
+        start copying the source for it now (copy+commit outputs), so the copy
+        overlaps the appliance start. save() to another path still works."""
+        if self.dry_run or self._copy is not None:
+            return
+        final = output_mod.check_output(self.source, output, mode)
+        if output_mod.copy_commit_ok(self.source, mode):
+            output_mod.precheck(self.source, final, mode)
+            self._copy = output_mod.BackgroundCopy(self.source, final, mode)
 
     def open(self) -> Workspace:
         """Make the overlay, launch the appliance once, inspect (cached), mount."""
@@ -130,6 +142,9 @@ class Workspace:
         """Discard everything not saved: appliance closed, overlay deleted."""
         if self._hash is not None and self.saved is None:
             self._hash.cancel()
+        if self._copy is not None:
+            self._copy.discard()          # a no-op once save() renamed it
+            self._copy = None
         if self._app is not None:
             try:
                 self._app.close()
@@ -225,7 +240,7 @@ class Workspace:
         assert self.overlay is not None
         overlay_bytes = self.overlay.stat().st_blocks * 512
         with ui.step(f"writing {final.name} ({mode})"):
-            tmp = output_mod.materialize(self.overlay, self.source, final, mode)
+            tmp = output_mod.materialize(self.overlay, self.source, final, mode, self._copy)
             try:
                 check_image(tmp)
                 side = manifest_mod.beside(final)

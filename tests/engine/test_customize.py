@@ -81,8 +81,6 @@ def runs(tiny_images, tmp_path_factory, pubkey):
     folder = tmp_path_factory.mktemp("customize")
     golden = folder / "golden.qcow2"
     shutil.copyfile(tiny_images["single"], golden)
-    inplace = folder / "inplace.qcow2"
-    shutil.copyfile(tiny_images["single"], inplace)
     ppc = folder / "ppc.qcow2"
     shutil.copyfile(tiny_images["ppc64le"], ppc)
     inputs = tmp_path_factory.mktemp("inputs")
@@ -108,7 +106,10 @@ def runs(tiny_images, tmp_path_factory, pubkey):
         WriteFile(path="/etc/thin-marker", content=b"thin\n"),
         ApplyPatches(release_set=True, series_root=STANDIN_PATCHES)), thin, mode="thin")
 
-    # C: in place, atomically
+    # C: in place, atomically, on a copy of the thin output (a manifest already
+    # inside, a backing file that must stay)
+    inplace = folder / "inplace.qcow2"
+    shutil.copyfile(thin, inplace)
     out["inplace_inode"] = inplace.stat().st_ino
     out["inplace"] = run_plan(inplace, Plan.of(
         IniSet(path="/etc/trove/conf.d/extra.conf", section="DEFAULT", key="a", value="1")),
@@ -257,12 +258,20 @@ def test_thin_output(runs):
     assert thin.output.stat().st_size < 4 << 20                      # only the changes
 
 
-def test_in_place_is_atomic(runs):
+def test_in_place_is_atomic_and_keeps_history(runs):
     res = runs["inplace"]
     assert res.output == runs["folder"] / "inplace.qcow2"
     assert res.output.stat().st_ino != runs["inplace_inode"]       # renamed over, not rewritten
-    assert runs["views"]["inplace"]["/etc/trove/conf.d/extra.conf"].text == "[DEFAULT]\na = 1\n"
-    assert json.loads(res.manifest_path.read_text())["output"]["mode"] == "in-place"
+    v = runs["views"]["inplace"]
+    assert v["/etc/trove/conf.d/extra.conf"].text == "[DEFAULT]\na = 1\n"
+    assert v["/etc/thin-marker"].text == "thin\n"                   # what it was made from
+    assert qemuimg.info(res.output).backing_file == "golden.qcow2"   # still thin
+    m = json.loads(res.manifest_path.read_text())
+    assert m["output"]["mode"] == "in-place" and len(m["history"]) == 1
+    earlier = m["history"][0]
+    assert earlier["output"]["mode"] == "thin" and "history" not in earlier
+    assert [o["op"] for o in earlier["operations"]][:2] == ["write", "patch"]
+    assert v["/etc/imagekit/manifest.json"].data == res.manifest_path.read_bytes()
     assert not [p for p in runs["folder"].iterdir() if p.name.startswith(".")]   # no leftovers
 
 

@@ -43,9 +43,10 @@ def guest_config(op: GuestConfig, ctx: GuestContext, prep: Prepared) -> None:
     prof = op.profile
     user = guest_user(ctx, prof.guest_user)
     ctx.details["guest_user"] = user.name
+    # missing folders are made for the guest user; existing ones are left as they are
+    exists = ctx.resolve(CONF_DIR, follow=True).kind is not None
     ctx.ensure_dir(CONF_DIR, parents_uid=user.uid, parents_gid=user.gid,
-                   uid=None if ctx.resolve(CONF_DIR, follow=True).kind else user.uid,
-                   gid=None if ctx.resolve(CONF_DIR, follow=True).kind else user.gid)
+                   uid=None if exists else user.uid, gid=None if exists else user.gid)
     ctx.put_file(CONF, prof.agent_conf, mode=0o640, uid=user.uid, gid=user.gid)
     if prof.ca_bundle:
         _install_ca(ctx, prof.ca_bundle, prof.ca_name)
