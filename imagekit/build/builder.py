@@ -27,36 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagekit import aptsources, paths, ui
+from imagekit.build import arch as arch_mod
 from imagekit.build import dib, environment
 from imagekit.build.ssh import Ssh, SshTarget
 from imagekit.errors import BuildError, ImagekitError
 
-ARCH_OF_MACHINE = {"x86_64": "amd64", "ppc64le": "ppc64el", "aarch64": "arm64"}
-MACHINE_OF_ARCH = {v: k for k, v in ARCH_OF_MACHINE.items()}
 HOST_TOOLS = ("sudo", "debootstrap", "qemu-img", "kpartx", "sfdisk", "mkfs.ext4", "losetup", "flock")
 MIN_FREE_GB = 8
 DIB_VENV = ".cache/imagekit/dib-venv"     # under the builder user's home
-
-
-def dib_arch(machine: str) -> str:
-    try:
-        return ARCH_OF_MACHINE[machine]
-    except KeyError:
-        raise BuildError(f"the builder's architecture {machine} is not supported",
-                         f"use a builder of one of: {', '.join(ARCH_OF_MACHINE)}") from None
-
-
-def normalize_arch(arch: str | None) -> str | None:
-    """Accept DIB names (amd64, ppc64el, arm64) and kernel names (x86_64, ppc64le, aarch64)."""
-    if not arch:
-        return None
-    a = arch.strip().lower()
-    if a in MACHINE_OF_ARCH:
-        return a
-    if a in ARCH_OF_MACHINE:
-        return ARCH_OF_MACHINE[a]
-    raise BuildError(f"unknown architecture '{arch}'",
-                     "use amd64 (x86_64), ppc64el (ppc64le) or arm64 (aarch64)")
+dib_arch = arch_mod.dib_arch
+normalize_arch = arch_mod.normalize
 
 
 @dataclass(frozen=True)
@@ -100,7 +80,7 @@ def check_arch(label: str, machine: str, wanted: str | None, cross: bool) -> str
         return want
     raise BuildError(f"the builder {label} is {machine} ({arch}), "
                      f"but a {want} image was asked for",
-                     f"use a {MACHINE_OF_ARCH.get(want, want)} builder (-i HOST), or --cross to "
+                     f"use a {arch_mod.MACHINE_OF_ARCH.get(want, want)} builder (-i HOST), or --cross to "
                      "build through qemu-user emulation on this one (slow)")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import sys
@@ -22,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagekit import paths, ui
+from imagekit.build import arch as arch_mod
 from imagekit.errors import BuildError, ToolError
 from imagekit.tools.run import run
 
-MACHINE_OF_ARCH = {"amd64": "x86_64", "ppc64el": "ppc64le", "arm64": "aarch64"}
 GLIBC_OF_RELEASE = {"bookworm": 36, "jammy": 35, "noble": 39, "xenial": 23}
 
 
@@ -44,8 +43,7 @@ def host_python() -> str:
 
 
 def host_arch() -> str:
-    m = platform.machine()
-    return {v: k for k, v in MACHINE_OF_ARCH.items()}.get(m, m)
+    return arch_mod.host()
 
 
 def requirement(source: str, version: str) -> str:
@@ -107,7 +105,7 @@ def python_ok(spec: str | None, python: str) -> bool:
 
 
 def _platform_args(python: str, arch: str, release: str) -> list[str]:
-    machine = MACHINE_OF_ARCH.get(arch, arch)
+    machine = arch_mod.MACHINE_OF_ARCH.get(arch, arch)
     glibc = GLIBC_OF_RELEASE.get(release, 17)
     nodot = python.replace(".", "")
     args = ["--only-binary=:all:", "--python-version", python, "--implementation", "cp",
