@@ -226,6 +226,7 @@ def m_imagekit(src: Path, out: Path, inp: dict, meta: dict) -> Row:
         os.sync()
     events = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
     result = events[-1]
+    sync = t.phases.pop("sync")
     for e in events:
         if e.get("event") == "step-done":
             name = e["step"]
@@ -233,7 +234,8 @@ def m_imagekit(src: Path, out: Path, inp: dict, meta: dict) -> Row:
                    "write output" if name.startswith("writing ") else
                    "flush" if name.startswith("flushing") else
                    "hash source" if name.startswith("hashing") else "operations")
-            t.phases[f"  {key}"] = t.phases.get(f"  {key}", 0.0) + e["seconds"]
+            t.phases[f"  of which {key}"] = t.phases.get(f"  of which {key}", 0.0) + e["seconds"]
+    t.phases["sync"] = sync
     overlay = int(result.get("overlay_bytes") or 0)
     size = allocated(out) + allocated(out.with_name(out.name + ".manifest.json"))
     return Row("imagekit", meta["virtual_gib"], t.total, t.phases, str(out), allocated(out),
@@ -398,13 +400,19 @@ def report(rows: list[Row], data: dict[int, int]) -> None:
                       f"upload {r.upload_bytes / max(ik.upload_bytes, 1):5.2f}x   "
                       f"to Glance {r.to_glance / ik.to_glance:5.2f}x")
                 extra_bytes, extra_time = r.upload_bytes - ik.upload_bytes, ik.seconds - r.seconds
-                if extra_bytes > 0 and extra_time > 0:
-                    print(f"  {'':<20} imagekit reaches Glance first on links slower than "
-                          f"{extra_bytes / extra_time / 1e6:,.0f} MB/s "
-                          f"({extra_bytes * 8 / extra_time / 1e6:,.0f} Mbit/s)")
-                elif extra_time <= 0:
-                    print(f"  {'':<20} imagekit is ahead locally and sends "
-                          f"{'fewer' if extra_bytes > 0 else 'as many or more'} bytes")
+                same = abs(extra_bytes) < 0.01 * max(ik.upload_bytes, 1)
+                if extra_time <= 0:
+                    verdict = "imagekit is ahead locally" + (
+                        ", same upload" if same else
+                        f", and uploads {'fewer' if extra_bytes > 0 else 'more'} bytes")
+                elif same or extra_bytes < 0:
+                    verdict = (f"{r.method} is ahead by {extra_time:.1f} s at every link speed "
+                               "(same upload bytes)")
+                else:
+                    verdict = (f"imagekit reaches Glance first on links slower than "
+                               f"{extra_bytes / extra_time / 1e6:,.0f} MB/s "
+                               f"({extra_bytes * 8 / extra_time / 1e6:,.0f} Mbit/s)")
+                print(f"  {'':<20} {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
