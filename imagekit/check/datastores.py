@@ -36,7 +36,7 @@ ALIASES = {"postgres": "postgresql", "pgsql": "postgresql", "mongo": "mongodb",
            "percona-server": "percona"}
 
 DOCKER = Runtime("docker", (r"docker\.io", r"docker-ce", r"moby-engine", r"docker-engine"),
-                 (r"docker\.service",))
+                 (r"docker\.service", r"docker\.socket"))
 
 
 def _from_recipes(db: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -17,7 +17,7 @@ CONF_D = "/etc/trove/conf.d"
 # Paths whose permissions decide whether the guest user can write conf.d.
 CONF_D_PATH = ("/", "/etc", TROVE_DIR, CONF_D)
 # Where guest_info has lived (Kilo+ conf.d, pre-Kilo /etc/guest_info).
-GUEST_INFO_PATHS = (f"{CONF_D}/guest_info.conf", "/etc/guest_info", f"{TROVE_DIR}/guest_info.conf")
+GUEST_INFO_PATHS = (f"{CONF_D}/guest_info.conf", "/etc/guest_info")
 MAX_SCAN = 1024 * 1024          # files bigger than this under /etc/trove are not read
 MAX_FILES = 500
 _PRIVATE = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")

@@ -284,8 +284,8 @@ def check_runtime(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                         "(docker.io, docker-ce) is installed")
             return
         if not datastores.enabled(datastores.DOCKER, units):
-            yield found("docker-disabled", f"{docker[0].name} is installed but docker.service "
-                        "is not enabled")
+            yield found("docker-disabled", f"{docker[0].name} is installed but neither "
+                        "docker.service nor docker.socket is enabled")
         unit = ev.facts.agent.unit
         agent_user = ev.facts.users.get(unit.user) if unit and unit.user else None
         if agent_user is not None and agent_user.uid != 0:

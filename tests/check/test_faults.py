@@ -78,11 +78,17 @@ def test_engine_fault_gives_exactly_its_finding(cli_run, name):
     assert _ids(entry) == list(faults.ENGINE[name].expect), entry["findings"]
 
 
-def test_good_image_alone_passes_with_exit_0(fault_images):
-    # the human output, and exit 0 when there is no error; shares the launch budget
-    # with nothing else, so it also checks the container-style good image
-    proc = run_cli("check", str(fault_images["good"]), str(fault_images["container-good"]))
+def test_good_images_of_every_layout_pass_with_exit_0(fault_images, tiny_images):
+    # the human output and exit 0 when there is no error: the good image, its
+    # container-style twin, and the standard tiny images of the other layouts
+    # (PReP + root on p2, separate /boot, LVM, xfs, ppc64le)
+    layouts = ["prep", "boot", "lvm", "xfs", "ppc64le"]
+    paths = [fault_images["good"], fault_images["container-good"]] + \
+        [tiny_images[n] for n in layouts]
+    proc = run_cli("check", *map(str, paths))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("no findings") == 2
-    assert "native style" in proc.stdout and "container style" in proc.stdout
-    assert "0 error(s), 0 warning(s) in 2 image(s)" in proc.stdout
+    assert proc.stderr.count("starting the appliance") == 1
+    assert proc.stdout.count("no findings") == len(paths)
+    assert proc.stdout.count("native style") == len(paths) - 1
+    assert proc.stdout.count("container style") == 1
+    assert f"0 error(s), 0 warning(s) in {len(paths)} image(s)" in proc.stdout
