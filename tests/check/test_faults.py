@@ -2,13 +2,18 @@
 each (image factory variants, qcow2-level faults, faults made through the
 customization engine): every fault image gives exactly its expected
 finding(s), the good one none. All images go through ONE `imagekit check`
-call (one appliance launch)."""
+call (one appliance launch). A fault repaired by running its finding's own
+fix (`imagekit customize ...`) checks clean."""
 from __future__ import annotations
 
+import hashlib
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 
+from imagekit import paths
 from tests.check import faults
 from tests.util import fingerprint, run_cli
 
@@ -78,17 +83,37 @@ def test_engine_fault_gives_exactly_its_finding(cli_run, name):
     assert _ids(entry) == list(faults.ENGINE[name].expect), entry["findings"]
 
 
-def test_good_images_of_every_layout_pass_with_exit_0(fault_images, tiny_images):
+def _apply_fix(src, fix: str) -> Path:
+    """The image made by running the finding's own fix (`imagekit customize
+    IMAGE -o OUT ...`), cached by the fix text."""
+    prefix = "imagekit customize IMAGE -o OUT"
+    assert prefix in fix, fix
+    args = shlex.split(fix.split(prefix, 1)[1])
+    key = hashlib.sha256(f"{src.name}|{fix}".encode()).hexdigest()[:16]
+    target = paths.cache_dir() / "test-images" / f"check-fixed-{key}.qcow2"
+    if not target.exists():
+        tmp = target.with_name(f"building-{target.name}")
+        proc = run_cli("customize", str(src), "-o", str(tmp), *args)
+        assert proc.returncode == 0, proc.stderr
+        tmp.replace(target)
+        tmp.with_name(tmp.name + ".manifest.json").unlink(missing_ok=True)
+    return target
+
+
+def test_good_images_of_every_layout_pass_with_exit_0(cli_run, fault_images, tiny_images):
     # the human output and exit 0 when there is no error: the good image, its
-    # container-style twin, and the standard tiny images of the other layouts
-    # (PReP + root on p2, separate /boot, LVM, xfs, ppc64le)
+    # container-style twin, the standard tiny images of the other layouts
+    # (PReP + root on p2, separate /boot, LVM, xfs, ppc64le), and the
+    # agent-disabled image repaired by running its finding's fix
+    _, _, by_name, _ = cli_run
+    fix = by_name["agent-disabled"]["findings"][0]["fix"]
     layouts = ["prep", "boot", "lvm", "xfs", "ppc64le"]
-    paths = [fault_images["good"], fault_images["container-good"]] + \
-        [tiny_images[n] for n in layouts]
-    proc = run_cli("check", *map(str, paths))
-    assert proc.returncode == 0, proc.stderr
+    paths_ = [fault_images["good"], fault_images["container-good"]] + \
+        [tiny_images[n] for n in layouts] + [_apply_fix(fault_images["agent-disabled"], fix)]
+    proc = run_cli("check", *map(str, paths_))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stderr.count("starting the appliance") == 1
-    assert proc.stdout.count("no findings") == len(paths)
-    assert proc.stdout.count("native style") == len(paths) - 1
+    assert proc.stdout.count("no findings") == len(paths_)
+    assert proc.stdout.count("native style") == len(paths_) - 1
     assert proc.stdout.count("container style") == 1
-    assert f"0 error(s), 0 warning(s) in {len(paths)} image(s)" in proc.stdout
+    assert f"0 error(s), 0 warning(s) in {len(paths_)} image(s)" in proc.stdout
