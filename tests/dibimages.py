@@ -93,12 +93,14 @@ def build(spec: DibSpec) -> Path:
                          compress=spec.compress, elements_path=(str(paths.elements_dir()),),
                          env=tuple(sorted(environment.build_env(spec.distro, dict(spec.env)).items())))
         log = target.with_suffix(".log")
+        tmp = target.parent / f".{target.stem}.tmp-{os.getpid()}"
         try:
-            res = dib.run_local(job, log)
+            res = dib.run_local(job, log, tmp)
             if res.returncode != 0:
                 raise dib.failure(f"test image build {spec.name}", log)
             os.replace(job.image_path, target)
         finally:
+            dib.clean_local(tmp)
             _remove(target.parent.glob(f"{work.name}*"))
     return target
 

@@ -32,8 +32,10 @@ from imagekit.build import dib, environment
 from imagekit.build.ssh import Ssh, SshTarget
 from imagekit.errors import BuildError, ImagekitError
 
-HOST_TOOLS = ("sudo", "debootstrap", "qemu-img", "kpartx", "sfdisk", "mkfs.ext4", "losetup", "flock")
+HOST_TOOLS = ("sudo", "debootstrap", "qemu-img", "kpartx", "sfdisk", "mkfs.ext4", "losetup", "flock",
+              "setsid")
 MIN_FREE_GB = 8
+PGID_MARK = "imagekit-remote-pgid"
 DIB_VENV = ".cache/imagekit/dib-venv"     # under the builder user's home
 dib_arch = arch_mod.dib_arch
 normalize_arch = arch_mod.normalize
@@ -173,15 +175,16 @@ class LocalBuilder:
                       package=str(inputs.package) if inputs.package else None)
 
     def run(self, job: dib.DibJob, log: Path, on_line: Callable[[str], None] | None = None) -> dib.StreamResult:
-        return dib.run_local(job, log, on_line)
+        assert self._root is not None, "stage() first"
+        return dib.run_local(job, log, self._root, on_line)
 
     def fetch(self, remote: str, local: Path) -> None:
         shutil.move(remote, local)
 
     def cleanup(self) -> None:
         if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
-            self._root = None
+            root, self._root = self._root, None
+            dib.clean_local(root)       # never a plain rmtree: DIB may have left mounts
 
 
 # -- a remote host over ssh ------------------------------------------------------
@@ -316,7 +319,8 @@ class SshBuilder:
             size = sum(f.stat().st_size for src, _ in members
                        for f in ([src] if src.is_file() else src.rglob("*")) if f.is_file())
             with ui.step(f"staging elements, wheelhouse and build record on {self.label}") as d:
-                proc = self.ssh.popen(["sh", "-c", 'mkdir -p "$1/out" && tar -C "$1" -xzf -', "sh", root],
+                proc = self.ssh.popen(["sh", "-c", 'mkdir -p "$1/out" "$1/tmp" && tar -C "$1" -xzf -',
+                                       "sh", root],
                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE)
                 assert proc.stdin is not None
@@ -339,16 +343,52 @@ class SshBuilder:
         assert self.info is not None
         dib_dir = self.info.dib.rsplit("/", 1)[0]
         base_path = self.info.path or "/usr/local/bin:/usr/bin:/bin"
+        assert self._root is not None, "stage() first"
         variables = {"PATH": f"{dib_dir}:{base_path}:/usr/local/sbin:/usr/sbin:/sbin",
-                     **job.variables()}
+                     "TMPDIR": f"{self._root}/tmp", **job.variables()}
         argv = job.argv()
         argv[0] = self.info.dib
         cache = variables.get("DIB_IMAGE_CACHE") or f"{self.info.home}/.cache/image-create"
-        remote = ["env", *[f"{k}={v}" for k, v in sorted(variables.items())],
+        # In its own session, so that an interrupt can stop the whole build
+        # there: the first line names the process group.
+        remote = ["setsid", "-w", "sh", "-c", f'echo "{PGID_MARK} $$"; exec "$@"', "sh",
+                  "env", *[f"{k}={v}" for k, v in sorted(variables.items())],
                   "flock", f"{cache}/{dib.LOCK_NAME}", *argv]
         # Make the lock folder exist first (flock creates the file, not folders).
         self.ssh.run(["mkdir", "-p", cache], what="mkdir")
-        return dib.stream(self.ssh.argv(remote), log, env=self.ssh.env(), on_line=on_line)
+        pgid: list[str] = []
+
+        def feed(line: str) -> None:
+            if line.startswith(PGID_MARK + " ") and not pgid:
+                pgid.append(line.split()[-1])
+            elif on_line:
+                on_line(line)
+        try:
+            return dib.stream(self.ssh.argv(remote), log, env=self.ssh.env(), on_line=feed)
+        except BaseException:
+            self._stop_remote(pgid[0] if pgid else None)
+            raise
+
+    def _stop_remote(self, pgid: str | None) -> None:
+        """After an interrupt: stop the build on the builder (SIGINT to its
+        process group, time for DIB's clean-up), then unmount and remove what
+        it left."""
+        try:
+            if pgid and pgid.isdigit():
+                self.ssh.run(["sudo", "-n", "kill", "-INT", "--", f"-{pgid}"], check=False,
+                             timeout=30, what="stopping the build")
+                for _ in range(60):
+                    alive = self.ssh.run(["sudo", "-n", "kill", "-0", "--", f"-{pgid}"], check=False,
+                                         timeout=30, what="waiting for the build to stop")
+                    if alive.returncode != 0:
+                        break
+                    time.sleep(2)
+                else:
+                    self.ssh.run(["sudo", "-n", "kill", "-KILL", "--", f"-{pgid}"], check=False,
+                                 timeout=30, what="stopping the build")
+            self._clean_remote(f"{self._root}/tmp")
+        except (ImagekitError, OSError) as exc:
+            ui.warn(f"could not stop/clean the build on {self.label}: {exc}")
 
     def fetch(self, remote: str, local: Path) -> None:
         size_out = self.ssh.run(["stat", "-c", "%s", remote], what="stat").stdout.decode().strip()
@@ -368,13 +408,17 @@ class SshBuilder:
             raise BuildError(f"fetching {remote} from {self.label}: got {got} of {total} bytes")
         ui.verbose(f"fetched {got / 2**20:.0f} MiB in {time.monotonic() - start:.1f} s")
 
+    def _clean_remote(self, folder: str) -> None:
+        """Unmount and remove a build folder there (DIB leaves root-owned files,
+        and after an interrupt mounts)."""
+        self.ssh.run(["sudo", "-n", "sh", "-s", folder], input=dib.CLEANUP_SCRIPT.encode(),
+                     check=False, timeout=300, what="cleaning up the build folder")
+
     def cleanup(self) -> None:
         if self._root:
             root, self._root = self._root, None
             try:
-                # DIB leaves root-owned files in its output folder.
-                self.ssh.run(["sudo", "-n", "rm", "-rf", "--one-file-system", root], check=False,
-                             timeout=120, what="removing the build folder")
+                self._clean_remote(root)
             except ImagekitError as exc:
                 ui.warn(f"could not remove {root} on {self.label}: {exc.message}")
 

@@ -182,6 +182,37 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+# -- what a build leaves behind -------------------------------------------------------
+# Every build runs with TMPDIR set to a private work folder, so whatever DIB
+# leaves there after an interrupt (tmpfs and chroot mounts, loop devices,
+# root-owned files) is ours to remove. Run as root (`sudo sh -s DIR...`):
+# unmount everything under each folder (deepest first), detach loop devices
+# backed by files in it, then remove it without crossing into other
+# filesystems.
+CLEANUP_SCRIPT = r"""
+for d in "$@"; do
+    case "$d" in /*/*/*) ;; *) echo "refusing to clean $d"; continue ;; esac
+    [ -e "$d" ] || continue
+    awk -v p="$d" '$2 == p || index($2, p "/") == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp"; done
+    losetup -a 2>/dev/null | awk -F: -v p="$d/" 'index($0, "(" p) {print $1}' |
+    while read -r dev; do kpartx -d "$dev" 2>/dev/null; losetup -d "$dev"; done
+    rm -rf --one-file-system "$d"
+done
+"""
+
+
+def clean_local(*folders: Path | str) -> None:
+    """Unmount and remove build work folders on this host (see CLEANUP_SCRIPT)."""
+    dirs = [str(f) for f in folders if os.path.exists(f)]
+    if not dirs:
+        return
+    proc = subprocess.run(["sudo", "-n", "sh", "-s", *dirs], input=CLEANUP_SCRIPT, text=True,
+                          capture_output=True, timeout=300)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        ui.verbose(f"clean-up: {line}")
+
+
 def failure(what: str, log: Path, lines: int = 30) -> BuildError:
     """The error of a failed build: the last lines of its log, and its path."""
     try:
@@ -197,9 +228,11 @@ def failure(what: str, log: Path, lines: int = 30) -> BuildError:
                       "options after fixing it")
 
 
-def run_local(job: DibJob, log: Path, on_line: Callable[[str], None] | None = None,
+def run_local(job: DibJob, log: Path, workdir: Path, on_line: Callable[[str], None] | None = None,
               environ: Mapping[str, str] | None = None) -> StreamResult:
-    """Run a DIB job on this host (serialized by `build_lock`)."""
+    """Run a DIB job on this host (serialized by `build_lock`), its temporary
+    folders in `workdir`/tmp; after a failure or an interrupt, whatever DIB
+    left there is unmounted and removed."""
     program = find_program() if job.program == PROGRAM else job.program
     if not shutil.which("sudo"):
         raise BuildError("sudo is not installed (diskimage-builder calls sudo even as root)",
@@ -207,5 +240,15 @@ def run_local(job: DibJob, log: Path, on_line: Callable[[str], None] | None = No
     argv = job.argv()
     argv[0] = program
     env = local_env(job, program, environ)
+    tmp = Path(workdir) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(tmp)
     with build_lock(env):
-        return stream(argv, log, env=env, on_line=on_line)
+        try:
+            res = stream(argv, log, env=env, on_line=on_line)
+        except BaseException:
+            clean_local(tmp)
+            raise
+        if res.returncode != 0:
+            clean_local(tmp)
+        return res

@@ -208,3 +208,79 @@ def test_ssh_builder_checks_stages_and_cleans_up(server, tmp_path):
         assert staged.output == f"{root}/out/image"
     with SshBuilder(target) as again:
         assert again.ssh.run(["test", "-e", root], check=False).returncode == 1
+
+
+def _dib_state() -> tuple[list[str], list[str]]:
+    mounts = [ln.split()[1] for ln in open("/proc/mounts") if "/dib_build." in ln or "/dib_image." in ln]
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout.splitlines()
+    return mounts, [ln for ln in loops if "dib_image." in ln]
+
+
+def _interrupt_when_in_chroot(cmd, env, out, timeout=900):
+    """Start a real build, SIGTERM it once DIB works inside the chroot."""
+    import os
+    import signal
+    import time
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            logs = list(out.glob(".*.log.partial-*"))
+            if logs and "Running /tmp/in_target.d/" in logs[0].read_text(errors="replace"):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(1)
+        else:
+            raise AssertionError("the build never reached pre-install.d")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_interrupted_build_leaves_nothing(where, server, tmp_path):
+    """SIGTERM in the middle of a real build (in the chroot, with /proc, /dev
+    and the apt cache mounted): the build stops, DIB's mounts and loop devices
+    go, no image and no partial file stays, and (over ssh) the build folder
+    on the builder goes too."""
+    from tests.util import BIN
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _dib_state()
+    cmd = [str(BIN / "imagekit"), "make", "-d", "redis", "-I", "--no-compress", "--output-dir", str(out)]
+    env = {}
+    if where == "ssh":
+        cmd += ["-i", server.target]
+        env = server.env()
+    rc, err = _interrupt_when_in_chroot(cmd, env, out)
+    assert rc == 130, err
+    assert "interrupted" in err
+    assert _dib_state() == before
+    assert _no_output(out) == [] and not list(out.glob(".*partial*"))
+    assert (out / "debian_bookworm_redis_7_0.failed.log").is_file()
+    if where == "ssh":
+        assert _remote_builds() == [], "the build still runs on the builder"
+
+
+def _remote_builds() -> list[int]:
+    """PIDs of disk-image-create runs staged by the ssh builder (its build
+    folders are build-<12 hex>; this host's are build-<8 random>)."""
+    import re
+    from pathlib import Path
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes()
+            env = (d / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"disk-image-create" in cmd and re.search(rb"/builds/build-[0-9a-f]{12}/", env):
+            found.append(int(d.name))
+    return found
