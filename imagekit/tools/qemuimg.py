@@ -24,11 +24,12 @@ def _qemu_img() -> sh.Command:
                         "install qemu-utils (apt-get install qemu-utils), or run 'make setup'")
 
 
-def _call(*args: str, what: str, path: Path | None = None, ok: tuple[int, ...] = (0,)) -> str:
+def _call(*args: str, what: str, path: Path | None = None, ok: tuple[int, ...] = (0,),
+          merge_stderr: bool = False) -> str:
     ui.verbose("qemu-img " + " ".join(args), level=2)
     try:
         return str(_qemu_img()(*args, _ok_code=list(ok), _tty_out=False, _encoding="utf-8",
-                                _decode_errors="replace"))
+                                _decode_errors="replace", _err_to_out=merge_stderr))
     except sh.ErrorReturnCode as exc:
         stderr = exc.stderr.decode(errors="replace").strip()
         last = stderr.splitlines()[-1] if stderr else f"exit {exc.exit_code}"
@@ -93,7 +94,7 @@ class CheckResult:
 def check(path: Path, fmt: str) -> CheckResult:
     """`qemu-img check` (metadata only; fast). Exit 2/3 are findings, not failures."""
     out = _call("check", "--output=json", "-U", "-f", fmt, str(path), what="checking the image",
-                path=path, ok=(0, 2, 3))
+                path=path, ok=(0, 2, 3), merge_stderr=True)
     start = out.find("{")
     data = json.loads(out[start:out.rfind("}") + 1]) if start >= 0 else {}
     return CheckResult(
@@ -101,7 +102,7 @@ def check(path: Path, fmt: str) -> CheckResult:
         leaks=int(data.get("leaks", 0)),
         check_errors=int(data.get("check-errors", 0)),
         image_end_offset=data.get("image-end-offset"),
-        messages=out[:start].strip() if start > 0 else "",
+        messages=(out[:start] + out[out.rfind("}") + 1:]).strip() if start >= 0 else out.strip(),
     )
 
 
