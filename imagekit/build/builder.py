@@ -58,18 +58,20 @@ class BuilderInfo:
 @dataclass(frozen=True)
 class BuildInputs:
     record: dict                 # the build record (JSON) for the manifest element
-    wheelhouse: Path
+    wheelhouse: Path | None      # None: trove from the index inside the build
     package: Path | None = None  # -p
+    pip_ca: Path | None = None   # CA bundle for an index install (build only, never baked)
 
 
 @dataclass(frozen=True)
 class Staged:
     root: str                    # the build folder on the builder
     elements: str
-    wheelhouse: str
+    wheelhouse: str | None
     record: str
     output: str                  # DIB -o (without .qcow2)
     package: str | None = None
+    pip_ca: str | None = None
 
 
 def check_arch(label: str, machine: str, wanted: str | None, cross: bool) -> str:
@@ -170,9 +172,10 @@ class LocalBuilder:
         record = _record_file(self._root, inputs.record)
         (self._root / "out").mkdir()
         return Staged(root=str(self._root), elements=str(paths.elements_dir()),
-                      wheelhouse=str(inputs.wheelhouse), record=str(record),
-                      output=str(self._root / "out" / "image"),
-                      package=str(inputs.package) if inputs.package else None)
+                      wheelhouse=str(inputs.wheelhouse) if inputs.wheelhouse else None,
+                      record=str(record), output=str(self._root / "out" / "image"),
+                      package=str(inputs.package) if inputs.package else None,
+                      pip_ca=str(inputs.pip_ca) if inputs.pip_ca else None)
 
     def run(self, job: dib.DibJob, log: Path, on_line: Callable[[str], None] | None = None) -> dib.StreamResult:
         assert self._root is not None, "stage() first"
@@ -312,10 +315,13 @@ class SshBuilder:
         self._root = root
         with tempfile.TemporaryDirectory(prefix="imagekit-stage-") as tmp:
             record = _record_file(Path(tmp), inputs.record)
-            members = [(paths.elements_dir(), "elements"), (inputs.wheelhouse, "wheelhouse"),
-                       (record, "build-record.json")]
+            members = [(paths.elements_dir(), "elements"), (record, "build-record.json")]
+            if inputs.wheelhouse:
+                members.append((inputs.wheelhouse, "wheelhouse"))
             if inputs.package:
                 members.append((inputs.package, f"package/{inputs.package.name}"))
+            if inputs.pip_ca:
+                members.append((inputs.pip_ca, "pip-ca.pem"))
             size = sum(f.stat().st_size for src, _ in members
                        for f in ([src] if src.is_file() else src.rglob("*")) if f.is_file())
             with ui.step(f"staging elements, wheelhouse and build record on {self.label}") as d:
@@ -336,8 +342,10 @@ class SshBuilder:
                     raise BuildError(f"staging on {self.label} failed: {err.strip()[-300:]}")
                 d["note"] = f"{size / 2**20:.1f} MiB"
         pkg = f"{root}/package/{inputs.package.name}" if inputs.package else None
-        return Staged(root=root, elements=f"{root}/elements", wheelhouse=f"{root}/wheelhouse",
-                      record=f"{root}/build-record.json", output=f"{root}/out/image", package=pkg)
+        return Staged(root=root, elements=f"{root}/elements",
+                      wheelhouse=f"{root}/wheelhouse" if inputs.wheelhouse else None,
+                      record=f"{root}/build-record.json", output=f"{root}/out/image", package=pkg,
+                      pip_ca=f"{root}/pip-ca.pem" if inputs.pip_ca else None)
 
     def run(self, job: dib.DibJob, log: Path, on_line: Callable[[str], None] | None = None) -> dib.StreamResult:
         assert self.info is not None

@@ -33,6 +33,23 @@ def _partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
 
 
+def _wheelhouse(plan: BuildPlan, arch: str) -> wheelhouse.Wheelhouse | None:
+    """The host-side wheelhouse; for a foreign target whose dependencies lack
+    binary wheels, None (trove is then installed from the index inside the
+    build, with this host's CA bundle passed in for the build only)."""
+    try:
+        return wheelhouse.ensure(plan.trove_version, source=plan.trove_source,
+                                 python=plan.recipe.python or None, arch=arch,
+                                 release=plan.recipe.release)
+    except BuildError as exc:
+        native = (plan.recipe.python or wheelhouse.host_python(), arch) == \
+            (wheelhouse.host_python(), wheelhouse.host_arch())
+        if native or plan.trove_source != "pypi" or "requires Python" in exc.message:
+            raise
+        ui.warn(f"{exc.message}; installing trove from the index inside the build instead")
+        return None
+
+
 def make(plan: BuildPlan) -> MakeResult:
     with dib.terminate_as_interrupt():
         return _make(plan)
@@ -51,16 +68,17 @@ def _make(plan: BuildPlan) -> MakeResult:
                 arch = info.arch
                 d["note"] = (f"{info.machine} -> {arch}, diskimage-builder {info.dib_version}, "
                              f"{info.free_gb} GiB free")
-            wh = wheelhouse.ensure(plan.trove_version, source=plan.trove_source,
-                                   python=plan.recipe.python or None, arch=arch,
-                                   release=plan.recipe.release)
+            wh = None if plan.trove_from_index else _wheelhouse(plan, arch)
             elements = plan.elements(arch)
             record = plan.record(arch=arch, builder=info.label, dib_version=info.dib_version,
-                                 elements=elements, wheelhouse_files=wh.files)
+                                 elements=elements, wheelhouse_files=wh.files if wh else None)
             pkg = plan.recipe.user_package.path if plan.recipe.user_package else None
-            staged = b.stage(builder_mod.BuildInputs(record=record, wheelhouse=wh.path, package=pkg))
+            ca = None if wh else wheelhouse.ca_bundle()
+            staged = b.stage(builder_mod.BuildInputs(record=record, wheelhouse=wh.path if wh else None,
+                                                     package=pkg, pip_ca=ca))
             variables = plan.variables(arch=arch, wheelhouse=staged.wheelhouse,
-                                       record=staged.record, package=staged.package)
+                                       record=staged.record, package=staged.package,
+                                       pip_ca=staged.pip_ca)
             env = builder_mod.environment_for(info, plan.recipe.distro, variables)
             elements_path = [staged.elements]
             if info.local and os.environ.get("ELEMENTS_PATH"):

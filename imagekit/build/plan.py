@@ -38,6 +38,7 @@ class BuildPlan:
     agent_debug: bool = False
     build_only: bool = True                  # -I
     keypair: str | None = None               # -k NAME without -I: a Nova keypair for the upload
+    trove_from_index: bool = False           # pip install trove inside the build (no wheelhouse)
     clouds: tuple[str, ...] = ()             # --os-cloud, for the upload without -I
     keep_build: bool = False
 
@@ -66,7 +67,8 @@ class BuildPlan:
                 els.append(e)
         return tuple(els)
 
-    def variables(self, *, arch: str, wheelhouse: str, record: str, package: str | None) -> dict[str, str]:
+    def variables(self, *, arch: str, wheelhouse: str | None, record: str, package: str | None,
+                  pip_ca: str | None = None) -> dict[str, str]:
         """What our elements and DIB read (see each element's README)."""
         r = self.recipe
         v = {
@@ -76,7 +78,6 @@ class BuildPlan:
             "IMAGEKIT_TROVE_VERSION": self.trove_version,
             "IMAGEKIT_TROVE_RELEASE": self.trove_release,
             "IMAGEKIT_TROVE_SOURCE": self.trove_source,
-            "IMAGEKIT_WHEELHOUSE": wheelhouse,
             "IMAGEKIT_BUILD_RECORD": record,
             "IMAGEKIT_DB": r.db,
             "IMAGEKIT_DB_VERSION": r.version,
@@ -87,6 +88,12 @@ class BuildPlan:
             "IMAGEKIT_DB_TUNING": " ".join(r.tuning),
             "IMAGEKIT_AGENT_DEBUG": "1" if self.agent_debug else "0",
         }
+        if wheelhouse:
+            v["IMAGEKIT_WHEELHOUSE"] = wheelhouse
+        else:
+            v["IMAGEKIT_TROVE_ONLINE"] = "1"
+            if pip_ca:
+                v["IMAGEKIT_PIP_CA"] = pip_ca
         if r.repo:
             v["IMAGEKIT_DB_REPO_LINE"] = r.repo.line()
             v["IMAGEKIT_DB_REPO_KEY_FPR"] = r.repo.key_fingerprint or ""
@@ -106,7 +113,7 @@ class BuildPlan:
         return v
 
     def record(self, *, arch: str, builder: str, dib_version: str, elements: tuple[str, ...],
-               wheelhouse_files: int) -> dict[str, Any]:
+               wheelhouse_files: int | None) -> dict[str, Any]:
         """The build record written into the image (/etc/imagekit/build.json)."""
         return {
             "schema": "imagekit.build/1",
@@ -135,8 +142,9 @@ class BuildPlan:
             ("registered package", r.pkg or "-"),
             ("service", r.service or "-"),
             ("target", f"{r.distro} {r.release}" + (f", {self.arch}" if self.arch else "")),
-            ("guest agent", f"trove {self.trove_version} ({self.trove_release}) from {self.trove_source}, "
-                            f"user {self.guest_user}"),
+            ("guest agent", f"trove {self.trove_version} ({self.trove_release}) from {self.trove_source}"
+                            + (" (installed from the index inside the build)" if self.trove_from_index
+                               else " (host-side wheelhouse)") + f", user {self.guest_user}"),
             ("builder", self.builder_label),
             ("output", str(self.image_path)),
             ("log", str(self.log_path)),

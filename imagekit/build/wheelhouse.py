@@ -46,6 +46,18 @@ def host_arch() -> str:
     return arch_mod.host()
 
 
+def ca_bundle() -> Path | None:
+    """This host's CA bundle (what its pip trusts), for an index install inside
+    a build: copied into DIB's hooks folder, never into the image."""
+    import ssl
+    for cand in (os.environ.get("PIP_CERT"), os.environ.get("REQUESTS_CA_BUNDLE"),
+                 os.environ.get("SSL_CERT_FILE"), ssl.get_default_verify_paths().cafile,
+                 "/etc/ssl/certs/ca-certificates.crt"):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
 def requirement(source: str, version: str) -> str:
     """What pip is asked for: trove==X from the index, or a local tree / git URL."""
     if source == "pypi":

@@ -80,6 +80,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     g.add_argument("--trove-source", metavar="SRC", default="pypi",
                    help="where trove comes from: pypi (default), a git URL (git+https://...@REF) "
                         "or a local trove tree")
+    g.add_argument("--trove-from-index", action="store_true",
+                   help="pip install trove inside the build from the package index instead of "
+                        "this host's wheelhouse (this host's CA bundle is passed in for the build "
+                        "only); automatic for a foreign architecture without binary wheels")
     g.add_argument("--arch", metavar="ARCH", default=None,
                    help="image architecture (amd64/x86_64, ppc64el/ppc64le, arm64); must be the "
                         "builder's unless --cross (default: the builder's)")
@@ -142,6 +146,7 @@ def plan_from_args(args: argparse.Namespace) -> BuildPlan:
         agent_debug=getattr(args, "debug_agent", False) or
         os.environ.get("DIB_MYDEBUG", "").lower() == "true",
         build_only=args.build_only, keypair=keypair,
+        trove_from_index=getattr(args, "trove_from_index", False),
         clouds=tuple(getattr(args, "clouds", None) or ()),
     )
 
