@@ -124,16 +124,23 @@ def read_bytes(g: Any, path: str, limit: int = 16 * 1024 * 1024) -> bytes | None
         size = g.filesize(path)
         if size > limit:
             return None
-        parts, off = [], 0
-        while off < size:
-            chunk = g.pread(path, min(CHUNK, size - off), off)
-            if not chunk:
-                break
-            parts.append(chunk)
-            off += len(chunk)
-        return b"".join(parts)
+        return read_range(g, path, 0, size)
     except RuntimeError:
         return None
+
+
+def read_range(g: Any, path: str, offset: int, count: int) -> bytes:
+    """`count` bytes from `offset` (fewer at the end of the file), by pread
+    chunks below the protocol's message limit."""
+    parts = []
+    end = offset + count
+    while offset < end:
+        chunk = g.pread(path, min(CHUNK, end - offset), offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
 
 
 def read_text(g: Any, path: str, limit: int = 16 * 1024 * 1024) -> str | None:

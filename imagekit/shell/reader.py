@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagekit.guest.facts import read_range
 from imagekit.shell.errors import GuestPathError
 from imagekit.shell.paths import require
 
-CHUNK = 1024 * 1024               # pread's protocol limit is a little under 4 MiB
 LIMIT = 64 * 1024 * 1024          # cat/less of more than this: use download
 
 
 def size_of(g: Any, path: str) -> int:
     require(g, path, kind="file")
     return int(g.filesize(path))
-
-
-def read_range(g: Any, path: str, offset: int, count: int) -> bytes:
-    parts = []
-    end = offset + count
-    while offset < end:
-        chunk = g.pread(path, min(CHUNK, end - offset), offset)
-        if not chunk:
-            break
-        parts.append(chunk)
-        offset += len(chunk)
-    return b"".join(parts)
 
 
 def read_all(g: Any, path: str, limit: int = LIMIT) -> bytes:
