@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -24,8 +25,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: ":x:" in a command line must not print as an emoji.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 @dataclass
@@ -67,7 +69,7 @@ def event(kind: str, **fields: Any) -> None:
 def info(msg: str) -> None:
     event("info", message=msg)
     if not settings.quiet and not settings.json_events:
-        err.print(f"[dim][{elapsed():6.1f}][/dim] {msg}", markup=True) if interactive() \
+        err.print(f"[dim][{elapsed():6.1f}][/dim] {escape(msg)}", markup=True) if interactive() \
             else err.print(f"[{elapsed():6.1f}] {msg}", markup=False)
 
 
@@ -93,7 +95,7 @@ def step(title: str, **fields: Any) -> Iterator[dict[str, Any]]:
     event("step-start", step=title, **fields)
     try:
         if interactive() and not settings.quiet:
-            with err.status(title, spinner="dots"):
+            with err.status(escape(title), spinner="dots"):
                 yield details
         else:
             yield details

@@ -116,8 +116,8 @@ def cloud_region(cloud: str | None = None) -> Any:
     if not name and not [c for c in cfg.get_cloud_names() if c != "defaults"]:
         hint = "pass --os-cloud NAME (a cloud in clouds.yaml) or set OS_CLOUD"
         if os.environ.get("DBIMAGE_CONTROLLER_IP"):
-            hint += ("; DBIMAGE_CONTROLLER_IP is not used by imagekit: describe the controller's "
-                     "cloud in clouds.yaml instead")
+            hint += ("; DBIMAGE_CONTROLLER_IP only names the controller for trove-manage: "
+                     "describe its cloud in clouds.yaml")
         raise CloudError("no cloud selected and no clouds.yaml found", hint)
     try:
         region = cfg.get_one(cloud=name)

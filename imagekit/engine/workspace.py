@@ -126,6 +126,11 @@ class Workspace:
         return self
 
     @property
+    def app(self) -> Appliance | None:
+        """The launched Appliance (None before open() and after close())."""
+        return self._app
+
+    @property
     def g(self) -> Any:
         """The guestfs handle (guest mounted at /), for reading."""
         if self._app is None:

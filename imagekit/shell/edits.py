@@ -119,7 +119,7 @@ def save(s: Session, a: argparse.Namespace) -> None:
     try:
         result = s.workspace.save(out)
     except ImagekitError:
-        if getattr(s.workspace, "_app", None) is None:     # the appliance is gone: no way on
+        if s.workspace.app is None:     # the appliance is gone: no way on
             s.out.error("the session cannot go on after a failed save; nothing was written")
             raise Quit(force=True)
         raise

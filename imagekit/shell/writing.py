@@ -20,7 +20,7 @@ def open_session(cls: Any, image: CheckedImage, others: list[CheckedImage], out:
     ws = Workspace(image)
     try:
         ws.open()
-        app = getattr(ws, "app", None) or ws._app      # the Appliance behind ws.g
+        app = ws.app      # the Appliance behind ws.g
         return cls(app=app, image=image, guest=ws.guest, out=out, writable=True, workspace=ws)
     except BaseException:
         ws.close()
