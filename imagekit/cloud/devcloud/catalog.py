@@ -6,7 +6,9 @@ change), and a second project with its own admin user — the second cloud of
 "one golden image to two clouds". Then the clouds.yaml naming both."""
 from __future__ import annotations
 
+import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +105,18 @@ def register(ctx: Context, login_password: str | None = None) -> None:
                                     region_id=REGION)
         if login_password and login_password != ctx.password:
             idc.update_user(users["admin"], password=ctx.password)
+            _past_the_revocation_second()
     finally:
         conn.close()
+
+
+def _past_the_revocation_second() -> None:
+    """A password change revokes the user's tokens issued up to now, and a
+    Fernet token's issue time has whole seconds: a token issued later in
+    this same second would count as revoked (401 on its next use, from
+    Keystone or from Glance's token check). Wait for the next second."""
+    now = time.time()
+    time.sleep(math.floor(now) + 1.05 - now)
 
 
 def write_clouds_yaml(ctx: Context, cloud_name: str) -> None:
