@@ -71,6 +71,14 @@ def summarize(ev: GuestEvidence, opts: CheckOptions) -> dict[str, Any]:
     }
 
 
+def check_mounted(g: Any, root: str, opts: CheckOptions
+                  ) -> tuple[list[Finding], GuestEvidence]:
+    """The offline guest checks on a guest already mounted in a running
+    handle (for callers that hold one, e.g. upload's re-target session)."""
+    ev = evidence_mod.collect(g, root)
+    return offline.run(ev, opts), ev
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -95,10 +103,10 @@ def _check_guest(app: Appliance, drive: int, label: str,
     app.mount(guest, readonly=True)
     try:
         with ui.step(f"checking {label}"):
-            ev = evidence_mod.collect(app.g, guest.root)
+            findings, ev = check_mounted(app.g, guest.root, opts)
     finally:
         app.umount()
-    return offline.run(ev, opts), ev
+    return findings, ev
 
 
 def _cloud(conn: Any, a: FileAssessment, ev: GuestEvidence | None,

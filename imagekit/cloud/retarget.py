@@ -300,7 +300,7 @@ def _retarget_and_check(source: CheckedImage, plan: Any, out: Path, *, db: str,
                         version: str) -> tuple[dict[str, Any], Path | None, int]:
     """The plan through the engine's Workspace, and the offline checks on the
     result before it is saved: one appliance launch for both."""
-    from imagekit.check import evidence, offline, runner
+    from imagekit.check import runner
     from imagekit.check.imagefile import assess
     from imagekit.check.offline import CheckOptions
     from imagekit.engine import Workspace
@@ -311,8 +311,7 @@ def _retarget_and_check(source: CheckedImage, plan: Any, out: Path, *, db: str,
             ws.apply(op, label=f"[{i}/{n}] ")
         ws.finish()                     # relabel, machine-id: check the final state
         with ui.step(f"checking the re-targeted {source.path.name}") as st:
-            ev = evidence.collect(ws.g, ws.guest.root)
-            findings = offline.run(ev, opts)
+            findings, ev = runner.check_mounted(ws.g, ws.guest.root, opts)
             summary = runner.summarize(ev, opts)
             rules = image_rules(ws.g, db)
             st["note"] = f"{sum(f.is_error for f in findings)} error(s)"
