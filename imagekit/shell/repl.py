@@ -3,7 +3,9 @@ completion) and the script runner (-c, or commands on standard input)."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 from imagekit.shell import completion
@@ -11,6 +13,60 @@ from imagekit.shell.runner import run_line
 from imagekit.shell.session import Session
 
 HISTORY_LENGTH = 2000
+SIGNAL_POLL = 0.2         # seconds
+
+
+@contextmanager
+def keep_typeahead_on_ctrl_c():
+    """A Ctrl-C that comes after readline saw input waiting, but before it
+    read it, made the terminal drop that input: readline then waited in its
+    own read loop for a next key, and the Ctrl-C seemed ignored. With
+    NOFLSH the input stays, readline reads it, and signal_poll raises the
+    Ctrl-C (which drops the line anyway)."""
+    import termios
+    try:
+        saved = termios.tcgetattr(0)
+    except (termios.error, OSError):
+        yield
+        return
+    mode = list(saved)
+    mode[3] |= termios.NOFLSH
+    termios.tcsetattr(0, termios.TCSANOW, mode)
+    try:
+        yield
+    finally:
+        try:
+            cur = termios.tcgetattr(0)
+            cur[3] = (cur[3] & ~termios.NOFLSH) | (saved[3] & termios.NOFLSH)
+            termios.tcsetattr(0, termios.TCSANOW, cur)
+        except (termios.error, OSError):
+            pass
+
+
+@contextmanager
+def signal_poll(interval: float = SIGNAL_POLL):
+    """Python's readline notes a Ctrl-C that comes while it handles a
+    keystroke, but acts on it only when its select() is interrupted: a
+    timer tick does that, and Python then raises the noted Ctrl-C. On only
+    while waiting at the prompt."""
+    old = signal.signal(signal.SIGALRM, lambda *_: None)
+    signal.setitimer(signal.ITIMER_REAL, interval, interval)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@contextmanager
+def no_signal_poll():
+    """The timer paused (completion talks to the appliance)."""
+    left, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if interval:
+            signal.setitimer(signal.ITIMER_REAL, interval, interval)
 
 
 def history_file() -> Path:
@@ -63,7 +119,8 @@ class _Completer:
         if state == 0:
             try:
                 before = self.rl.get_line_buffer()[:self.rl.get_begidx()]
-                self.matches = completion.complete(self.s, before, text)
+                with no_signal_poll():
+                    self.matches = completion.complete(self.s, before, text)
             except Exception:  # noqa: BLE001 - a completion must never break the prompt
                 self.matches = []
         return self.matches[state] if state < len(self.matches) else None
@@ -84,23 +141,7 @@ def interactive(s: Session) -> int:
     s.out.note(banner(s))
     colour = s.out.rich and not os.environ.get("NO_COLOR")
     try:
-        while True:
-            try:
-                line = input(prompt(s, colour))
-            except EOFError:
-                print()
-                if confirm_quit(s):
-                    break
-                continue
-            except KeyboardInterrupt:
-                print()
-                continue
-            if not line.strip():
-                continue
-            s.history.append(line)
-            result = run_line(s, line, stop_on_error=False)
-            if result.quit and (result.force or confirm_quit(s)):
-                break
+        _loop(s, colour)
     finally:
         try:
             hist.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +149,27 @@ def interactive(s: Session) -> int:
         except OSError as exc:
             s.out.warn(f"cannot write the history file {hist}: {exc.strerror}")
     return 0
+
+
+def _loop(s: Session, colour: bool) -> None:
+    while True:
+        try:
+            with keep_typeahead_on_ctrl_c(), signal_poll():
+                line = input(prompt(s, colour))
+        except EOFError:
+            print()
+            if confirm_quit(s):
+                return
+            continue
+        except KeyboardInterrupt:
+            print()
+            continue
+        if not line.strip():
+            continue
+        s.history.append(line)
+        result = run_line(s, line, stop_on_error=False)
+        if result.quit and (result.force or confirm_quit(s)):
+            return
 
 
 def script(s: Session, lines: Iterable[str]) -> int:
