@@ -43,6 +43,16 @@ def keep_typeahead_on_ctrl_c():
             pass
 
 
+def drop_typeahead() -> None:
+    """What was typed but not read yet goes with the Ctrl-C, as it would
+    without NOFLSH."""
+    import termios
+    try:
+        termios.tcflush(0, termios.TCIFLUSH)
+    except (termios.error, OSError):
+        pass
+
+
 @contextmanager
 def signal_poll(interval: float = SIGNAL_POLL):
     """Python's readline notes a Ctrl-C that comes while it handles a
@@ -162,6 +172,7 @@ def _loop(s: Session, colour: bool) -> None:
                 return
             continue
         except KeyboardInterrupt:
+            drop_typeahead()
             print()
             continue
         if not line.strip():
