@@ -136,8 +136,17 @@ class _Completer:
         return self.matches[state] if state < len(self.matches) else None
 
 
+def own_ctrl_c() -> None:
+    """Ctrl-C at the prompt is ours, whatever we inherited: a parent that
+    ignored or blocked SIGINT (a test runner, nohup, some job runners) made
+    Python leave it ignored, and Ctrl-C then did nothing at all."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGALRM})
+
+
 def interactive(s: Session) -> int:
     import readline
+    own_ctrl_c()
     hist = history_file()
     try:
         readline.read_history_file(hist)

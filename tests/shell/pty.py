@@ -17,12 +17,13 @@ LAUNCH_TIMEOUT = 300      # a launch is 10-25 s, more when the machine is busy
 
 
 class Shell:
-    def __init__(self, image: Path, *args: str, state: Path, env: dict | None = None) -> None:
+    def __init__(self, image: Path, *args: str, state: Path, env: dict | None = None,
+                 preexec_fn=None) -> None:
         full_env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", "XDG_STATE_HOME": str(state),
                     "PAGER": "cat", "COLUMNS": "150", **(env or {})}
         self.child = pexpect.spawn(str(BIN / "imagekit"), ["shell", str(image), *args],
                                    env=full_env, encoding="utf-8", timeout=LAUNCH_TIMEOUT,
-                                   dimensions=(50, 150))
+                                   dimensions=(50, 150), preexec_fn=preexec_fn)
         self.transcript: list[str] = []
         self.wait_prompt()
 

@@ -5,6 +5,7 @@ left byte-identical. One appliance launch."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pexpect
 import pytest
@@ -15,10 +16,17 @@ from tests.util import fingerprint
 pytestmark = pytest.mark.guestfs
 
 
+def _sigint_ignored_and_blocked() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
 def test_read_only_session_at_a_prompt(tiny_copy, tmp_path):
     image = tiny_copy("single")
     before = fingerprint(image)
-    sh = Shell(image, state=tmp_path / "state")
+    # started the way a test runner or nohup may start it: SIGINT ignored
+    # and blocked; Ctrl-C at the prompt must work all the same
+    sh = Shell(image, state=tmp_path / "state", preexec_fn=_sigint_ignored_and_blocked)
     assert sh.cwd == "/"
     banner = sh.transcript[0]
     assert "debian 12" in banner and "read-only" in banner
