@@ -79,6 +79,10 @@ class CloudError(ImagekitError):
         self.request_id = request_id
 
 
+class DbImageError(ImagekitError):
+    """A database container image could not be built, read or fetched."""
+
+
 class CheckFailed(ImagekitError):
     """`imagekit check` found errors (the findings were already printed)."""
 
