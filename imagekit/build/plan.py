@@ -15,7 +15,7 @@ from imagekit.build.ssh import SshTarget
 from imagekit.errors import UsageError
 from imagekit.recipes import Recipe
 
-OUR_ELEMENTS = ("imagekit-initramfs-once", "imagekit-guest-agent", "imagekit-database",
+OUR_ELEMENTS = ("imagekit-initramfs-once", "imagekit-guest-agent", "imagekit-network", "imagekit-database",
                 "imagekit-manifest")
 DISTRO_ELEMENT = {"debian": "debian-minimal", "ubuntu": "ubuntu-minimal"}
 
