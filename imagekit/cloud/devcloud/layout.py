@@ -25,7 +25,10 @@ from imagekit import paths
 from imagekit.errors import UsageError
 
 SERVICES = ("keystone", "glance", "nova", "trove")
-STATE_SUBDIRS = ("conf", "data", "log", "run")
+# The processes beside the HTTP services: the message bus, Trove's conductor
+# and taskmanager (they answer on the bus, not on a port of their own).
+DAEMONS = ("rabbitmq", "conductor", "taskmanager")
+STATE_SUBDIRS = ("conf", "data", "log", "run", "compute")
 STATE_FILES = ("state.json", "clouds.yaml")
 
 
@@ -45,6 +48,7 @@ class Ports:
     glance: int = 9292
     nova: int = 8774
     trove: int = 8779
+    rabbitmq: int = 5682      # AMQP; 5672 is the system RabbitMQ's
 
     def of(self, service: str) -> int:
         return int(getattr(self, service))
@@ -53,29 +57,33 @@ class Ports:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def __str__(self) -> str:
-        return ",".join(str(self.of(s)) for s in SERVICES)
+        return ",".join(str(self.of(s)) for s in SERVICES) + f" (AMQP {self.rabbitmq})"
 
     @classmethod
     def parse(cls, text: str) -> Ports:
-        """'5000,9292,8774,8779' (keystone, glance, nova, trove)."""
+        """'5000,9292,8774,8779[,5682]' (keystone, glance, nova, trove[, rabbitmq])."""
         parts = [p.strip() for p in text.split(",")]
         try:
             nums = [int(p) for p in parts]
         except ValueError:
             nums = []
-        if len(nums) != len(SERVICES) or not all(1 <= n <= 65535 for n in nums) \
-                or len(set(nums)) != len(nums):
+        if len(nums) not in (len(SERVICES), len(SERVICES) + 1) \
+                or not all(1 <= n <= 65535 for n in nums) or len(set(nums)) != len(nums):
             raise UsageError(f"bad --ports value '{text}'",
-                             "give four different port numbers: KEYSTONE,GLANCE,NOVA,TROVE "
-                             "(e.g. 5000,9292,8774,8779), or 'auto' for free ones")
+                             "give four (or five) different port numbers: "
+                             "KEYSTONE,GLANCE,NOVA,TROVE[,AMQP] (e.g. 5000,9292,8774,8779,5682), "
+                             "or 'auto' for free ones")
         return cls(*nums)
+
+    def all(self) -> tuple[int, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
 
     @classmethod
     def free(cls) -> Ports:
-        """Four ports nobody listens on right now (the kernel's choice)."""
+        """Ports nobody listens on right now (the kernel's choice)."""
         socks = []
         try:
-            for _ in SERVICES:
+            for _ in fields(cls):
                 s = socket.socket()
                 s.bind(("127.0.0.1", 0))
                 socks.append(s)
@@ -147,6 +155,12 @@ class Layout:
     def bin(self, program: str) -> Path:
         return self.venv / "bin" / program
 
+    @property
+    def compute(self) -> Path:
+        """The local compute's servers: one folder each (disk overlay, data
+        disk, ConfigDrive, console log, records)."""
+        return self.state_dir / "compute"
+
     def make_dirs(self) -> None:
-        for d in (self.conf, self.data, self.logs, self.run):
+        for d in (self.conf, self.data, self.logs, self.run, self.compute):
             d.mkdir(parents=True, exist_ok=True)

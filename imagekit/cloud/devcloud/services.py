@@ -13,12 +13,18 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from imagekit.cloud.devcloud import bus as bus_mod
 from imagekit.cloud.devcloud.layout import Layout, Ports
 from imagekit.errors import ImagekitError
 
 REGION = "RegionOne"
 SERVICE_PROJECT = "service"
 SHIM_MODULE = "imagekit_devcloud_wsgi"
+DAEMON_SHIM = "imagekit_devcloud_daemon.py"
+COMPUTE_MODULE = "imagekit_devcloud_compute"
+# The guest ports the local compute forwards to 127.0.0.1 (databases, ssh).
+FORWARDED_PORTS = (5432, 3306, 22)
+USAGE_TIMEOUT = 1800        # s: guests boot under emulation here
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,31 @@ SERVICES: dict[str, Service] = {s.name: s for s in (
 
 
 @dataclass(frozen=True)
+class Daemon:
+    name: str
+    program: str               # console script in the venv
+
+
+DAEMONS: dict[str, Daemon] = {d.name: d for d in (
+    Daemon("conductor", "trove-conductor"),
+    Daemon("taskmanager", "trove-taskmanager"),
+)}
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything the configs and commands are made from."""
     layout: Layout
     ports: Ports
     password: str
+    dist_port: int = 0          # the bus's Erlang distribution and epmd ports
+    epmd_port: int = 0
+    accel: str = "tcg"          # the local compute's qemu accelerator
+
+    @property
+    def bus(self) -> bus_mod.Bus:
+        return bus_mod.Bus(self.layout, self.ports.rabbitmq, self.dist_port, self.epmd_port,
+                           self.password)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.of(service)}"
@@ -75,24 +101,64 @@ def render(ctx: Context) -> None:
     lay.make_dirs()
     for sub in ("glance/images", "glance/staging", "glance/tasks", "nova/locks"):
         (lay.data / sub).mkdir(parents=True, exist_ok=True)
-    shim = resources.files("imagekit.cloud.devcloud") / "wsgi_shim.py"
-    (lay.conf / f"{SHIM_MODULE}.py").write_text(shim.read_text())
+    here = resources.files("imagekit.cloud.devcloud")
+    for src, dst in (("wsgi_shim.py", f"{SHIM_MODULE}.py"), ("daemon_shim.py", DAEMON_SHIM),
+                     ("compute_hook.py", f"{COMPUTE_MODULE}.py")):
+        (lay.conf / dst).write_text((here / src).read_text())
+    _write_compute_settings(ctx)
+    bus_mod.render(ctx.bus)
     for svc in SERVICES.values():
         values = {"data": str(lay.data), "conf": str(lay.conf), "password": ctx.password,
                   "keystone_url": ctx.url("keystone"), "region": REGION,
-                  "service_user": svc.name}
+                  "service_user": svc.name, "transport_url": ctx.bus.url(),
+                  "guest_transport_url": ctx.bus.guest_url, "debug": "true",
+                  "usage_timeout": str(USAGE_TIMEOUT)}
         values["authtoken"] = Template(_template("authtoken.inc")).substitute(values)
         d = ctx.conf_dir(svc.name)
         d.mkdir(parents=True, exist_ok=True)
         target = ctx.conf_file(svc.name)
         target.write_text(Template(_template(svc.conf)).substitute(values))
         target.chmod(0o600)
+        if svc.name == "trove":
+            guest = d / "trove-guestagent.conf"
+            guest.write_text(Template(_template("trove-guestagent.conf")).substitute(values))
+            guest.chmod(0o600)
+            (d / "cloudinit").mkdir(exist_ok=True)
         if svc.paste:
             src = lay.venv / "etc" / svc.name / svc.paste
             if not src.exists():
                 raise ImagekitError(f"{src} is missing from the devcloud venv",
                                     f"remove {lay.venv} and run 'imagekit devcloud up' again")
             shutil.copyfile(src, d / svc.paste)
+
+
+def compute_settings_file(ctx: Context) -> Path:
+    return ctx.layout.conf / "compute.json"
+
+
+def _write_compute_settings(ctx: Context) -> None:
+    lay = ctx.layout
+    data = {"servers_dir": str(lay.compute), "glance_store": str(lay.data / "glance" / "images"),
+            "accel": ctx.accel, "forward": list(FORWARDED_PORTS),
+            "qemu_img": shutil.which("qemu-img") or "qemu-img",
+            "qemu_x86_64": shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
+            "qemu_ppc64": shutil.which("qemu-system-ppc64") or "qemu-system-ppc64",
+            "genisoimage": shutil.which("genisoimage") or "genisoimage"}
+    compute_settings_file(ctx).write_text(json.dumps(data, indent=2))
+
+
+def daemon_env(ctx: Context) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OS_", "IMAGEKIT_", "PYTHON"))}
+    env.update({"PYTHONPATH": str(ctx.layout.conf),
+                "IMAGEKIT_DEVCLOUD_COMPUTE": str(compute_settings_file(ctx))})
+    return env
+
+
+def daemon_argv(ctx: Context, name: str) -> list[str]:
+    lay = ctx.layout
+    return [str(lay.bin("python")), str(lay.conf / DAEMON_SHIM), lay.process_name(name),
+            DAEMONS[name].program, "--config-file", str(ctx.conf_file("trove"))]
 
 
 def wsgi_env(ctx: Context, name: str) -> dict[str, str]:
@@ -112,6 +178,8 @@ def wsgi_env(ctx: Context, name: str) -> dict[str, str]:
         env["OS_NOVA_CONFIG_DIR"] = str(conf.parent)
     elif name == "trove":
         env["IMAGEKIT_DEVCLOUD_ARGV"] = json.dumps(["--config-file", str(conf)])
+        env["IMAGEKIT_DEVCLOUD_COMPUTE"] = str(compute_settings_file(ctx))
+        env["PYTHONPATH"] = str(ctx.layout.conf)   # trove-manage imports the compute hook too
     return env
 
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagekit import ui
-from imagekit.cloud.devcloud import catalog, procs, services, template, venv
+from imagekit.cloud.devcloud import bus as bus_mod
+from imagekit.cloud.devcloud import catalog, compute, procs, services, template, venv
 from imagekit.cloud.devcloud.layout import (
+    DAEMONS,
     SERVICES,
     STATE_FILES,
     STATE_SUBDIRS,
@@ -33,6 +35,7 @@ from imagekit.cloud.devcloud.layout import (
 )
 from imagekit.cloud.devcloud.procs import DevcloudError
 from imagekit.cloud.devcloud.services import Context
+from imagekit.errors import ImagekitError
 from imagekit.tools.run import run
 
 
@@ -140,34 +143,54 @@ def _locked(lay: Layout) -> Iterator[None]:
 
 # --- processes -------------------------------------------------------------
 
+ALL = SERVICES + DAEMONS
+
+
 def _running(lay: Layout) -> dict[str, int]:
-    """{service: pid} of this devcloud's services that are alive."""
+    """{service: pid} of this devcloud's services and daemons that are alive."""
     alive = {}
-    for svc in SERVICES:
+    for svc in ALL:
         pid = procs.read_pid(lay.pidfile(svc))
         if pid is not None and procs.is_ours(pid, lay.process_name(svc)):
             alive[svc] = pid
     return alive
 
 
-def _stop_all(lay: Layout) -> dict[str, str]:
+def _stop_all(lay: Layout, state: dict | None = None) -> dict[str, str]:
+    """Stop the local compute's VMs, then every service and daemon."""
     results: dict[str, str] = {}
+    vms = compute.stop_all(lay)
+    if vms:
+        results["compute"] = f"{vms} VM(s) stopped"
 
     def one(svc: str) -> None:
         results[svc] = procs.stop(lay.pidfile(svc), lay.process_name(svc))
 
-    threads = [threading.Thread(target=one, args=(s,)) for s in SERVICES
+    threads = [threading.Thread(target=one, args=(s,)) for s in ALL
                if lay.pidfile(s).exists()]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    state = state if state is not None else _read_state(lay)
+    if results.get("rabbitmq") in ("stopped", "killed") and state.get("bus"):
+        ctx = _context(lay, state)
+        if ctx is not None:
+            bus_mod.stop_epmd(ctx.bus)
     return results
+
+
+def _context(lay: Layout, state: dict) -> Context | None:
+    if not state.get("ports") or not state.get("password"):
+        return None
+    b = state.get("bus") or {}
+    return Context(lay, Ports(**state["ports"]), state["password"], b.get("dist", 0),
+                   b.get("epmd", 0), state.get("accel", "tcg"))
 
 
 def _healthy(ctx: Context) -> bool:
     return all((procs.http_answers(ctx.url(s) + services.SERVICES[s].health_path) or 999) < 500
-               for s in SERVICES)
+               for s in SERVICES) and bus_mod._amqp_answers(ctx.ports.rabbitmq)
 
 
 def _choose_ports(opts: Options, state: dict, running: dict[str, int]) -> Ports:
@@ -233,19 +256,87 @@ def _start_all(ctx: Context, state: dict, snapshot_into: Path | None) -> None:
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             errors.append(exc)
 
+    def bus() -> None:
+        try:
+            _start_bus(ctx)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+
     threads = [threading.Thread(target=one, args=(s,), name=f"devcloud-{s}") for s in SERVICES]
+    threads.append(threading.Thread(target=bus, name="devcloud-rabbitmq"))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
+    _start_daemons(ctx)
+
+
+def _start_bus(ctx: Context) -> None:
+    lay = ctx.layout
+    why = bus_mod.available()
+    if why:
+        raise DevcloudError(f"the devcloud's message bus cannot start: {why}", bus_mod.INSTALL_HINT)
+    t0 = time.monotonic()
+    log = lay.log("rabbitmq")
+    running = procs.start(bus_mod.argv(), env=ctx.bus.env(), log=log,
+                          pidfile=lay.pidfile("rabbitmq"), name=lay.process_name("rabbitmq"),
+                          cwd=lay.state_dir)
+    bus_mod.wait_ready(ctx.bus, running.pid, log, start_timeout())
+    ui.verbose(f"rabbitmq answers on 127.0.0.1:{ctx.ports.rabbitmq} "
+               f"({time.monotonic() - t0:.1f} s)")
+
+
+def _start_daemons(ctx: Context) -> None:
+    """trove-conductor and trove-taskmanager; ready once each one's queue on
+    the bus has a consumer."""
+    lay = ctx.layout
+    t0 = time.monotonic()
+    env = services.daemon_env(ctx)
+    started = {}
+    for name in services.DAEMONS:
+        started[name] = procs.start(services.daemon_argv(ctx, name), env=env, log=lay.log(name),
+                                    pidfile=lay.pidfile(name), name=lay.process_name(name),
+                                    cwd=lay.state_dir)
+    want = {"conductor": "trove-conductor", "taskmanager": "taskmanager"}
+    deadline = t0 + start_timeout()
+    while True:
+        for name, r in started.items():
+            if not procs.alive(r.pid):
+                raise DevcloudError(f"trove-{name} exited while starting (log: {lay.log(name)})",
+                                    "the end of its log is shown above",
+                                    details=procs.read_tail(lay.log(name), 20))
+        try:
+            consumers = bus_mod.queues(ctx.bus)
+        except ImagekitError:
+            consumers = {}
+        if all(consumers.get(q, 0) > 0 for q in want.values()):
+            break
+        if time.monotonic() > deadline:
+            raise DevcloudError("trove-conductor and trove-taskmanager did not start listening "
+                                f"on the bus within {start_timeout():.0f} s",
+                                f"see {lay.log('conductor')} and {lay.log('taskmanager')}")
+        time.sleep(1.0)
+    ui.verbose(f"trove-conductor and trove-taskmanager listen on the bus "
+               f"({time.monotonic() - t0:.1f} s)")
 
 
 def _print_details(exc: BaseException) -> None:
     details = getattr(exc, "details", "")
     if details and not ui.settings.json_events:
         ui.err.print(details, markup=False, highlight=False, style="dim")
+
+
+def _accel(state: dict) -> str:
+    """KVM when the appliance backend's verdict says it works here, else TCG."""
+    if state.get("accel") in ("kvm", "tcg"):
+        return state["accel"]
+    from imagekit.guest import backend
+    try:
+        return backend.choose().accel
+    except ImagekitError:
+        return "tcg"
 
 
 # --- the commands ------------------------------------------------------------
@@ -263,9 +354,14 @@ def up(opts: Options) -> Stack:
         running = _running(lay)
         ports = _choose_ports(opts, state, running)
         password = state.get("password") or secrets.token_urlsafe(18)
-        ctx = Context(lay, ports, password)
-        same_ports = state.get("ports") == ports.as_dict()
-        if len(running) == len(SERVICES) and same_ports and _healthy(ctx):
+        bus_ports = state.get("bus") or {}
+        if not bus_ports or any(port_in_use(p) for p in bus_ports.values()) and not running:
+            free = Ports.free()
+            bus_ports = {"dist": free.keystone, "epmd": free.glance}
+        ctx = Context(lay, ports, password, bus_ports["dist"], bus_ports["epmd"],
+                      _accel(state))
+        same_ports = state.get("ports") == ports.as_dict() and state.get("bus") == bus_ports
+        if len(running) == len(ALL) and same_ports and _healthy(ctx):
             if state.get("cloud_name") != opts.cloud_name or not lay.clouds_yaml.exists():
                 catalog.write_clouds_yaml(ctx, opts.cloud_name)
                 state["cloud_name"] = opts.cloud_name
@@ -276,7 +372,7 @@ def up(opts: Options) -> Stack:
             with ui.step("stopping the devcloud's services to restart them"):
                 _stop_all(lay)
         venv.ensure(lay.venv)
-        taken = [f"{s} {ports.of(s)}" for s in SERVICES if port_in_use(ports.of(s))]
+        taken = [f"{s} {ports.of(s)}" for s in (*SERVICES, "rabbitmq") if port_in_use(ports.of(s))]
         if taken:
             raise DevcloudError(f"port(s) already in use on 127.0.0.1: {', '.join(taken)}",
                                 "another program serves there: pass --ports auto (free ports) "
@@ -289,7 +385,7 @@ def up(opts: Options) -> Stack:
             else:
                 partial = template.staging(lay)
         state.update(ports=ports.as_dict(), password=password, cloud_name=opts.cloud_name,
-                     venv=str(lay.venv))
+                     venv=str(lay.venv), bus=bus_ports, accel=ctx.accel)
         lay.make_dirs()
         if snapshot is not None:
             template.restore(snapshot, lay)
@@ -356,6 +452,12 @@ def status(opts: Options) -> Status:
             http = procs.http_answers(f"http://127.0.0.1:{port}"
                                       f"{services.SERVICES[svc].health_path}")
         rows.append(ServiceStatus(svc, port, pid if alive else None, alive, http,
+                                  str(lay.log(svc))))
+    for svc in DAEMONS:
+        pid = procs.read_pid(lay.pidfile(svc))
+        alive = pid is not None and procs.is_ours(pid, lay.process_name(svc))
+        port = ports.rabbitmq if ports and svc == "rabbitmq" else None
+        rows.append(ServiceStatus(svc, port, pid if alive else None, alive, None,
                                   str(lay.log(svc))))
     name = state.get("cloud_name", "devcloud")
     return Status(str(lay.state_dir), str(lay.venv), venv.is_ready(lay.venv),
