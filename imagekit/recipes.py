@@ -5,7 +5,13 @@ what is registered with Trove (data: recipes/databases.yaml).
 package) into a frozen `Recipe`, with the original tool's rules: x.y.z is cut
 to x.y, the match on x.y is exact, the first entry of a source is its
 default, neither -c nor -e means the distro source, -c with -e is refused,
-and a miss prints the supported table (`RecipeMiss.table`) and fails."""
+and a miss prints the supported table (`RecipeMiss.table`) and fails.
+
+Given a trove release, the style follows what its guest agent runs
+(imagekit.releases: container for the docker-era agents, Victoria on) and a
+container recipe names the agent's default docker image tagged with the
+datastore version (`postgres:15`); the container default of a distribution
+release is the version it can build from its own packages (`distro_build`)."""
 from __future__ import annotations
 
 import functools
@@ -94,11 +100,21 @@ class Recipe:
     source_build: SourceBuild | None = None
     service: str = ""
     tuning: tuple[str, ...] = ()
-    docker_image: str | None = None
+    docker_image: str | None = None  # container style: the image ref the agent runs, "postgres:15"
     user_package: UserPackage | None = None
     note: str | None = None
     python: str = ""
     requested_version: str | None = field(default=None, compare=False)
+    manager: str = ""               # the agent's datastore_manager (= db)
+    runtime: str = "native"         # how the agent runs it: native | docker
+    trove_release: str | None = None  # the series the style was resolved for (None: not given)
+    db_image_name: str | None = None  # container: the agent's [<manager>] docker_image, "postgres"
+    distro_build: str | None = None   # container: the distro package the image is built from
+
+    @property
+    def db_image_ref(self) -> str | None:
+        """The image the agent starts: <docker_image>:<datastore version>."""
+        return self.docker_image
 
     @property
     def suffix(self) -> str:
@@ -137,6 +153,9 @@ class Recipe:
                 "url": self.source_build.url, "build": self.source_build.build},
             "service": self.service, "tuning": list(self.tuning),
             "docker_image": self.docker_image,
+            "manager": self.manager or self.db, "runtime": self.runtime,
+            "trove_release": self.trove_release, "db_image_name": self.db_image_name,
+            "distro_build": self.distro_build,
             "user_package": None if not self.user_package else {
                 "file": self.user_package.path.name, "kind": self.user_package.kind},
             "image_base": self.image_base,
@@ -161,7 +180,10 @@ def _matches(entry_version: str, wanted: str) -> bool:
 def _entries(db: str, source: str, release: str, style: str) -> list[dict[str, Any]]:
     spec = table()["databases"][db]
     if style == "container":
-        return list(spec.get("container") or [])
+        entries = list(spec.get("container") or [])
+        # the release's distro-buildable version first: it is the default
+        entries.sort(key=lambda e: release not in (e.get("distro_build") or {}))
+        return entries
     by_release = spec.get(source) or {}
     return list(by_release.get(release) or [])
 
@@ -188,10 +210,29 @@ def supported_rows(db: str | None = None) -> list[tuple[str, str, str, str, str,
                     if i == 0:
                         note = ("default; " + note) if note else "default"
                     rows.append((name, release, source, str(e["version"]), e.get("pkg", ""), note))
-        for i, e in enumerate(spec.get("container") or []):
-            rows.append((name, "any", "container", str(e["version"]), e.get("image", ""),
-                         "default" if i == 0 else ""))
+        entries = spec.get("container") or []
+        built_for = {r for e in entries for r in (e.get("distro_build") or {})}
+        for i, e in enumerate(entries):
+            built = e.get("distro_build") or {}
+            note = ("; ".join(f"default for {r} (built from {p})" for r, p in built.items())
+                    if built else "registry pull")
+            if i == 0:
+                note = ("default for other releases; " if built_for else "default; ") + note
+            rows.append((name, "any", "container", str(e["version"]),
+                         f"{_image_name(name, e, None)}:{e['version']}", note))
     return rows
+
+
+def _image_name(db: str, entry: dict[str, Any], trove_release: str | None) -> str:
+    """The recipe's image name, else the agent's [<db>] docker_image default of
+    the release (the default series when none is given)."""
+    if entry.get("image"):
+        return str(entry["image"]).split(":")[0]
+    from imagekit import releases
+    info = releases.release_datastores(trove_release)
+    if not info.docker_image(db):
+        info = releases.release_datastores(None)
+    return info.docker_image(db) or db
 
 
 def table_text(db: str | None = None) -> str:
@@ -211,6 +252,52 @@ def _miss(db: str, release: str, source: str, style: str, version: str | None) -
         msg = f"{what} is not supported for {release} in the {source} edition by this tool"
     return RecipeMiss(msg, "choose a version, database source (-c/-e) or release from the "
                            "table above", table_text(db))
+
+
+def check_agent_runs(db: str, style: str | None, trove_release: str | None,
+                     release: str | None = None) -> None:
+    """Refuse (RecipeMiss with the release x datastore table) what the guest
+    agent of `trove_release` cannot run: a datastore it has no manager for, a
+    native image for an agent that runs databases only in docker (or a
+    container image for a native one), an image Python its package refuses."""
+    from imagekit import releases
+    info = releases.release_datastores(trove_release)
+    tbl = releases.datastore_table_text()
+    if not info.has_manager(db):
+        with_it = [i.series for i in releases.all_release_datastores() if i.has_manager(db)]
+        raise RecipeMiss(
+            f"the {info.series} guest agent has no {db} manager (it runs "
+            f"{', '.join(info.managers)}); an instance would never start",
+            (f"choose another database, or an agent release that has one "
+             f"(--trove-release {with_it[-1]} or older)") if with_it else
+            "choose another database", tbl)
+    def newest(runtime: str) -> str:
+        pinned = [i.series for i in releases.all_release_datastores()
+                  if i.runtime == runtime and releases.lookup(i.series).pin]
+        if pinned:
+            return f"--trove-release {pinned[-1]}"
+        return ("an agent older than Victoria (ussuri or older), none of which is pinned in "
+                "recipes/trove-releases.yaml yet")
+    runs = "docker" if style == "container" else "native"
+    if style and runs != info.runtime:
+        if info.runtime == "docker":
+            raise RecipeMiss(
+                f"the {info.series} guest agent runs {db} only as a docker container; "
+                "--style native cannot work",
+                f"drop --style native (container is the default for {info.series}), or choose "
+                f"an agent release that runs databases natively: {newest('native')}",
+                tbl)
+        raise RecipeMiss(
+            f"the {info.series} guest agent runs {db} from packages in the image, not in "
+            "docker; --style container cannot work",
+            f"drop --style container (native is the default for {info.series}), or choose a "
+            f"docker-era agent: {newest('docker')}", tbl)
+    python = str(release_info(release or default_release()).get("python") or "")
+    if python and info.python_requires and info.python_ok(python) is False:
+        raise RecipeMiss(
+            f"trove {info.trove_version} ({info.series}) needs Python {info.python_requires}; "
+            f"{release or default_release()} has Python {python}",
+            "choose a newer distribution release (--release) or an older --trove-release", tbl)
 
 
 def check_user_package(path: str | Path) -> UserPackage:
@@ -244,8 +331,9 @@ def check_user_package(path: str | Path) -> UserPackage:
 
 def resolve(db: str, version: str | None = None, *, community: bool = False,
             enterprise: bool = False, release: str | None = None, style: str | None = None,
-            package: str | Path | None = None) -> Recipe:
-    """The recipe for a request, or RecipeMiss / UsageError."""
+            package: str | Path | None = None, trove_release: str | None = None) -> Recipe:
+    """The recipe for a request, or RecipeMiss / UsageError. With
+    `trove_release` the default style is what that release's agent runs."""
     data = table()
     if not db:
         raise UsageError("-d <database> must be specified",
@@ -257,6 +345,11 @@ def resolve(db: str, version: str | None = None, *, community: bool = False,
         raise UsageError("-c (community) and -e (enterprise) cannot be used together")
     release = release or default_release()
     rel = release_info(release)
+    agent = None
+    if trove_release:
+        from imagekit import releases
+        agent = releases.release_datastores(trove_release)
+        style = style or ("container" if agent.runtime == "docker" else "native")
     style = style or data.get("default_style", "native")
     if style not in data.get("styles", ("native",)):
         raise UsageError(f"unknown image style '{style}'", "use native or container")
@@ -265,6 +358,11 @@ def resolve(db: str, version: str | None = None, *, community: bool = False,
         raise UsageError("-c/-e select where a natively installed database comes from; "
                          "container images run the database's docker image",
                          "drop -c/-e, or use --style native")
+    if package is not None and style == "container":
+        raise UsageError("-p installs a database package in the image; a container-style image "
+                         "runs the database's docker image instead",
+                         "drop -p, or build a native image (--style native with an agent "
+                         "release that runs databases natively)")
     if package is not None and not version:
         raise UsageError("-p <package> needs -v <version>",
                          "give the version of the database in the package, e.g. -v 15")
@@ -290,17 +388,26 @@ def resolve(db: str, version: str | None = None, *, community: bool = False,
                       install=(), repo=None, source_build=None,
                       service=base.get("service", spec.get("service", db)),
                       tuning=tuple(spec.get("tuning") or ()), user_package=user_pkg,
-                      python=str(rel.get("python", "")), requested_version=version)
+                      python=str(rel.get("python", "")), requested_version=version,
+                      manager=db, runtime="docker" if style == "container" else "native",
+                      trove_release=agent.series if agent else None)
 
     if entry is None:
         raise _miss(db, release, source, style, wanted)
 
     if style == "container":
+        name = _image_name(db, entry, agent.series if agent else None)
+        built = (entry.get("distro_build") or {}).get(release)
+        note = entry.get("note") or (f"image built from {release}'s {built}" if built
+                                     else "image pulled from a registry")
         return Recipe(db=db, version=str(entry["version"]), source="distro", release=release,
                       distro=rel["distro"], style="container", pkg="docker.io",
-                      install=("docker.io",), service="docker", docker_image=entry["image"],
-                      note=entry.get("note"), python=str(rel.get("python", "")),
-                      requested_version=version)
+                      install=("docker.io",), service="docker",
+                      docker_image=f"{name}:{entry['version']}",
+                      note=note, python=str(rel.get("python", "")),
+                      requested_version=version, manager=db, runtime="docker",
+                      trove_release=agent.series if agent else None, db_image_name=name,
+                      distro_build=built)
 
     ctx = {"release": release, "distro": rel["distro"], "version": str(entry["version"])}
     repo = None
@@ -319,4 +426,5 @@ def resolve(db: str, version: str | None = None, *, community: bool = False,
                   repo=repo, source_build=src,
                   service=entry.get("service", spec.get("service", db)),
                   tuning=tuple(spec.get("tuning") or ()), note=entry.get("note"),
-                  python=str(rel.get("python", "")), requested_version=version)
+                  python=str(rel.get("python", "")), requested_version=version,
+                  manager=db, runtime="native", trove_release=agent.series if agent else None)

@@ -72,8 +72,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     g.add_argument("--release", choices=recipes.release_names(), default=None,
                    help=f"distribution release of the image (default: {recipes.default_release()})")
     g.add_argument("--style", choices=("native", "container"), default=None,
-                   help="native: the database installed in the image (default); container: the "
-                        "distribution's docker, the database runs as a container")
+                   help="native: the database installed in the image; container: the "
+                        "distribution's docker, the database runs as a container (default: what "
+                        "the --trove-release agent runs: container from victoria on, see --table)")
     g.add_argument("--trove-release", metavar="SERIES", default=None,
                    help="OpenStack series (or trove version) of the guest agent; must match the "
                         f"controller's Trove (default: {releases.default_series()})")
@@ -99,7 +100,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="guest agent debug logging (the original's DIB_MYDEBUG=true)")
     g.add_argument("--dry-run", action="store_true", help="print the build plan and stop")
     g.add_argument("--table", action="store_true",
-                   help="print the supported databases, versions and sources, and stop")
+                   help="print the supported databases, versions and sources, and which "
+                        "datastores each trove release's agent runs (and how), and stop")
     g.add_argument("--os-cloud", dest="clouds", action="append", metavar="CLOUD", default=[],
                    help="without -I: the cloud(s) the image is uploaded to by 'imagekit upload' "
                         "(default: OS_CLOUD)")
@@ -118,10 +120,15 @@ def plan_from_args(args: argparse.Namespace) -> BuildPlan:
     if not args.database:
         raise UsageError("-d <database> must be specified",
                          f"one of: {', '.join(recipes.databases())}")
+    rel = releases.lookup(getattr(args, "trove_release", None) or releases.default_series())
+    if args.database in recipes.databases():
+        # what the agent of that release can run decides before any recipe
+        recipes.check_agent_runs(args.database, getattr(args, "style", None), rel.series,
+                                 getattr(args, "release", None))
     recipe = recipes.resolve(args.database, args.db_version, community=args.community,
                              enterprise=args.enterprise, release=getattr(args, "release", None),
-                             style=getattr(args, "style", None), package=args.package)
-    rel = releases.lookup(getattr(args, "trove_release", None) or releases.default_series())
+                             style=getattr(args, "style", None), package=args.package,
+                             trove_release=rel.series)
     if not rel.pin:
         raise UsageError(f"no trove version is pinned for the {rel.series} series",
                          "pin one in recipes/trove-releases.yaml or choose a newer --trove-release")
@@ -160,6 +167,9 @@ def print_plan(plan: BuildPlan) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.table:
         ui.out.print(recipes.table_text(args.database), markup=False)
+        ui.out.print("", markup=False)
+        ui.out.print(releases.datastore_table_text((args.database,) if args.database in
+                                                   recipes.databases() else None), markup=False)
         return 0
     try:
         plan = plan_from_args(args)

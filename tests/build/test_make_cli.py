@@ -39,15 +39,18 @@ def test_unknown_database(tmp_path):
     assert "hint:" in r.stderr
 
 
+NATIVE_AGENT = ("--trove-release", "ussuri")     # an agent that runs databases from packages
+
+
 def test_unsupported_version_prints_the_table(tmp_path):
-    r = _make("-d", "redis", "-v", "2.8.19", "-I", tmp=tmp_path)
+    r = _make("-d", "redis", "-v", "2.8.19", "-I", *NATIVE_AGENT, tmp=tmp_path)
     assert r.returncode == 1
     assert "redis (version 2.8) is not supported for bookworm" in r.stderr
     assert "DATABASE" in r.stderr and "redis-server" in r.stderr
 
 
 def test_unsupported_source(tmp_path):
-    r = _make("-d", "redis", "-e", "-I", tmp=tmp_path)
+    r = _make("-d", "redis", "-e", "-I", *NATIVE_AGENT, tmp=tmp_path)
     assert r.returncode == 1 and "enterprise edition" in r.stderr and "DATABASE" in r.stderr
 
 
@@ -68,34 +71,77 @@ def _tgz(path, members):
 
 def test_p_needs_v_and_a_good_package(tmp_path):
     tgz = _tgz(tmp_path / "db.tgz", {"setup.sh": "#!/bin/sh\n"})
-    r = _make("-d", "redis", "-p", str(tgz), "-I", tmp=tmp_path)
+    r = _make("-d", "redis", "-p", str(tgz), "-I", *NATIVE_AGENT, tmp=tmp_path)
     assert r.returncode == 2 and "-p <package> needs -v" in r.stderr
     zipf = tmp_path / "db.zip"
     zipf.write_bytes(b"PK\x03\x04")
-    r = _make("-d", "redis", "-v", "7.0", "-p", str(zipf), "-I", tmp=tmp_path)
+    r = _make("-d", "redis", "-v", "7.0", "-p", str(zipf), "-I", *NATIVE_AGENT, tmp=tmp_path)
     assert r.returncode == 2 and "unsupported package type" in r.stderr
     bad = _tgz(tmp_path / "nosetup.tgz", {"install.sh": "#!/bin/sh\n"})
-    r = _make("-d", "redis", "-v", "7.0", "-p", str(bad), "-I", tmp=tmp_path)
+    r = _make("-d", "redis", "-v", "7.0", "-p", str(bad), "-I", *NATIVE_AGENT, tmp=tmp_path)
     assert r.returncode == 2 and "no setup.sh at its root" in r.stderr
     assert _no_output(tmp_path) == []
 
 
-def test_dry_run_with_a_package_and_key(tmp_path):
-    tgz = _tgz(tmp_path / "redis-src.tgz", {"setup.sh": "#!/bin/sh\n"})
+def test_dry_run_with_a_key_and_a_package_refused_for_containers(tmp_path):
+    tgz = _tgz(tmp_path / "pg-src.tgz", {"setup.sh": "#!/bin/sh\n"})
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
-    r = _make("-d", "redis", "-v", "6.2.14", "-p", str(tgz), "-k", str(tmp_path / "k.pub"), "-I",
-              "--dry-run", tmp=tmp_path)
+    r = _make("-d", "postgresql", "-k", str(tmp_path / "k.pub"), "-I", "--dry-run", tmp=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "redis 6.2 (distro)" in r.stdout and "tar (redis-src.tgz)" in r.stdout
-    assert "debian_bookworm_redis_6_2.qcow2" in r.stdout
-    r = _make("-d", "redis", "-k", str(tmp_path / "k"), "-I", "--dry-run", tmp=tmp_path)
+    assert "postgresql 15 (distro" in r.stdout and "authorized key" in r.stdout
+    assert "debian_bookworm_postgresql_15_container.qcow2" in r.stdout
+    # -p is a native package: the 2026.2 agent runs the database's docker image
+    r = _make("-d", "postgresql", "-v", "15", "-p", str(tgz), "-I", "--dry-run", tmp=tmp_path)
+    assert r.returncode == 2 and "-p installs a database package" in r.stderr
+    r = _make("-d", "postgresql", "-k", str(tmp_path / "k"), "-I", "--dry-run", tmp=tmp_path)
     assert r.returncode == 2 and "is a private key" in r.stderr
+
+
+# -- the style follows the agent's release ----------------------------------------------
+def test_default_style_is_what_the_agent_runs(tmp_path):
+    r = _make("-d", "postgresql", "-I", "--dry-run", tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    style = next(line for line in r.stdout.splitlines() if line.startswith("style"))
+    assert "container" in style and "postgres:15" in style
+    assert "image built from bookworm's postgresql-15" in r.stdout
+    r = _make("-d", "mariadb", "-I", "--dry-run", "--trove-release", "2025.1", tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "docker image mariadb:10.11" in r.stdout and "trove 23.1.0 (2025.1)" in r.stdout
+    r = _make("-d", "mysql", "-I", "--dry-run", tmp=tmp_path)     # no distro build: a pull
+    assert r.returncode == 0 and "docker image mysql:8.4" in r.stdout
+    assert "pulled from a registry" in r.stdout
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("-d", "postgresql", "--style", "native"),
+     "the 2026.2 guest agent runs postgresql only as a docker container; --style native "
+     "cannot work"),
+    (("-d", "redis"), "the 2026.2 guest agent has no redis manager"),
+    (("-d", "mongodb", "--trove-release", "victoria"), "the victoria guest agent has no mongodb manager"),
+    (("-d", "postgresql", "--style", "container", "--trove-release", "ussuri"),
+     "the ussuri guest agent runs postgresql from packages in the image"),
+    (("-d", "postgresql", "--release", "jammy"), "needs Python >=3.11; jammy has Python 3.10"),
+], ids=["native-on-docker-agent", "no-redis-manager", "no-mongodb-manager",
+        "container-on-native-agent", "python"])
+def test_what_the_agent_cannot_run_is_refused_with_the_table(tmp_path, args, reason):
+    r = _make(*args, "-I", "--dry-run", tmp=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and reason in errors[0], r.stderr
+    assert "hint: " in r.stderr
+    assert "SERIES" in r.stderr and "victoria" in r.stderr and "docker postgres" in r.stderr
+    assert r.stdout == "" and _no_output(tmp_path) == []
 
 
 def test_table():
     r = run_cli("make", "--table", "-d", "postgresql")
     assert r.returncode == 0 and r.stdout.splitlines()[0].startswith("DATABASE")
-    assert all(line.startswith(("DATABASE", "postgresql")) for line in r.stdout.splitlines())
+    recipes_part, releases_part = r.stdout.split("\n\n")
+    assert all(line.startswith(("DATABASE", "postgresql")) for line in recipes_part.splitlines())
+    rows = {line.split()[0]: line for line in releases_part.splitlines()}
+    assert rows["SERIES"].split() == ["SERIES", "TROVE", "PYTHON", "POSTGRESQL", "OTHER", "MANAGERS"]
+    assert "docker postgres" in rows["2026.2"] and ">=3.11" in rows["2026.2"]
+    assert "native" in rows["ussuri"] and "docker" not in rows["ussuri"]
 
 
 # -- dbimage-make -------------------------------------------------------------------
@@ -115,7 +161,7 @@ def test_dbimage_make_miss_and_variables(tmp_path):
     assert r.returncode == 1
     assert "dbName=mariadb" in r.stdout and "dbVersion=5.5.60" in r.stdout
     assert "uploadImage=no" in r.stdout
-    assert "mariadb (version 5.5) is not supported for bookworm from the distribution" in r.stderr
+    assert "mariadb (version 5.5) is not supported as a container image" in r.stderr
     assert "DATABASE" in r.stderr
     r = run_cli("-d", "mysql", "-c", "-e", program="dbimage-make", env=env)
     assert r.returncode == 1 and "not allowed with argument -c" in r.stderr

@@ -208,3 +208,64 @@ def test_p_tar_without_setup_sh(tmp_path):
     broken.write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(UsageError, match="not a readable tar"):
         recipes.resolve("redis", "7.0", package=broken)
+
+
+# -- the release x datastore table (recipes/trove-releases.yaml) --------------------------
+def test_the_2026_2_agent_runs_mysql_mariadb_postgresql_in_docker():
+    from imagekit import releases
+    info = releases.release_datastores("2026.2")
+    assert info.trove_version == "26.0.0" and info.runtime == "docker"
+    assert sorted(info.managers) == ["mariadb", "mysql", "postgresql"]
+    assert info.docker_images == {"mariadb": "mariadb", "mysql": "mysql", "postgresql": "postgres"}
+    assert info.python_requires == ">=3.11" and info.agent_dir == "/opt/trove-guestagent"
+    assert releases.release_datastores(None) == info           # the default series
+    assert releases.release_datastores("26.0.0") == info       # a version names its series
+
+
+def test_victoria_is_the_first_docker_agent_and_ussuri_the_last_native_one():
+    from imagekit import releases
+    infos = releases.all_release_datastores()
+    assert [i.series for i in infos if i.runtime == "native"] == \
+        ["ocata", "pike", "queens", "rocky", "stein", "train", "ussuri"]
+    victoria = releases.release_datastores("victoria")
+    assert victoria.runtime == "docker" and victoria.major == 14
+    assert not victoria.has_manager("redis") and victoria.docker_image("postgresql") == "postgres"
+    ussuri = releases.release_datastores("ussuri")
+    assert ussuri.runtime == "native" and ussuri.has_manager("redis") and ussuri.has_manager("mongodb")
+    assert ussuri.docker_image("postgresql") is None and ussuri.agent_dir == "~"
+    for i in infos:       # every row says where its facts come from
+        assert i.checked or i.series in ("ocata", "queens", "rocky"), i
+        assert i.python_requires or i.pythons
+
+
+def test_container_default_is_the_distro_buildable_version_named_after_the_agents_image():
+    pg = recipes.resolve("postgresql", trove_release="2026.2")
+    assert (pg.style, pg.runtime, pg.version) == ("container", "docker", "15")
+    assert (pg.db_image_name, pg.db_image_ref, pg.distro_build) == ("postgres", "postgres:15",
+                                                                    "postgresql-15")
+    assert pg.manager == "postgresql" and pg.as_dict()["db_image_name"] == "postgres"
+    ma = recipes.resolve("mariadb", trove_release="2026.2")
+    assert (ma.version, ma.db_image_ref, ma.distro_build) == ("10.11", "mariadb:10.11", "mariadb-server")
+    pull = recipes.resolve("postgresql", "17", trove_release="2026.2")
+    assert pull.db_image_ref == "postgres:17" and pull.distro_build is None
+    # without a distro-built version for the release the first entry stays the default
+    assert recipes.resolve("postgresql", release="noble", style="container").version == "17"
+    # no release named: the table's default style (native), as before
+    assert recipes.resolve("postgresql").style == "native"
+    assert recipes.resolve("postgresql", trove_release="ussuri").style == "native"
+
+
+def test_what_an_agent_cannot_run_is_a_miss_with_the_release_table():
+    recipes.check_agent_runs("postgresql", None, "2026.2")
+    recipes.check_agent_runs("redis", "native", "ussuri")
+    for db, style, series, text in [
+            ("redis", None, "2026.2", "has no redis manager"),
+            ("postgresql", "native", "2026.2", "runs postgresql only as a docker container"),
+            ("mariadb", "container", "train", "from packages in the image")]:
+        with pytest.raises(recipes.RecipeMiss, match=text) as exc:
+            recipes.check_agent_runs(db, style, series)
+        assert exc.value.table.startswith("SERIES")
+    with pytest.raises(recipes.RecipeMiss, match="needs Python >=3.11"):
+        recipes.check_agent_runs("postgresql", None, "2026.2", release="jammy")
+    with pytest.raises(UsageError, match="-p installs a database package"):
+        recipes.resolve("postgresql", "15", package="x.deb", trove_release="2026.2")
