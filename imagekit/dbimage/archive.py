@@ -213,19 +213,28 @@ def _add_bytes(tout: tarfile.TarFile, like: tarfile.TarInfo, data: bytes) -> Non
 
 def to_docker_archive(info: ArchiveInfo, dest: Path, ref: str, arch: str) -> None:
     """Write the image of `arch` in `info` to `dest` as a docker-archive tagged ref."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    if info.kind == DOCKER and len(info.images) == 1:
+        retag_docker(info.path, dest, ref)
+    elif info.kind == DOCKER:
+        tags = info.image_for(arch).tags
+        copy_to_docker_archive(f"docker-archive:{info.path}:{tags[0]}" if tags else
+                               f"docker-archive:{info.path}", dest, ref,
+                               what=f"converting {info.path}")
+    else:
+        copy_to_docker_archive(f"oci-archive:{info.path}", dest, ref, arch=oci_arch(arch),
+                               what=f"converting {info.path} to a docker-archive")
+
+
+def copy_to_docker_archive(src: str, dest: Path, ref: str, *, arch: str | None = None,
+                           what: str, **kw: Any) -> None:
+    """skopeo copy SRC to the docker-archive `dest`, tagged exactly `ref`
+    (skopeo writes docker.io/library/NAME for short names; docker load reads
+    both the same, the exact ref is what we record). Atomic."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.skopeo")
     tmp.unlink(missing_ok=True)
     try:
-        if info.kind == DOCKER and len(info.images) == 1:
-            retag_docker(info.path, tmp, ref)
-        elif info.kind == DOCKER:
-            skopeo.copy(f"docker-archive:{info.path}:{info.image_for(arch).tags[0]}"
-                        if info.image_for(arch).tags else f"docker-archive:{info.path}",
-                        f"docker-archive:{tmp}:{ref}", what=f"converting {info.path}")
-        else:
-            skopeo.copy(f"oci-archive:{info.path}", f"docker-archive:{tmp}:{ref}",
-                        arch=oci_arch(arch), what=f"converting {info.path} to a docker-archive")
-        os.replace(tmp, dest)
+        skopeo.copy(src, f"docker-archive:{tmp}:{ref}", arch=arch, what=what, **kw)
+        retag_docker(tmp, dest, ref)
     finally:
         tmp.unlink(missing_ok=True)
 

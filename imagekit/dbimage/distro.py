@@ -17,7 +17,7 @@ from imagekit import aptsources, ui
 from imagekit.dbimage import archive, cache
 from imagekit.dbimage.model import DbImage, Recipe, load_recipe, oci_arch, recipe_text
 from imagekit.errors import DbImageError
-from imagekit.tools import mmdebstrap, skopeo, umoci
+from imagekit.tools import mmdebstrap, umoci
 
 # Keep images small: no documentation, manual pages or translations.
 DPKG_OPTS = (
@@ -167,8 +167,8 @@ def _build(recipe: Recipe, *, ref: str, release: str, arch: str, sources: list[s
         dest = entry / (ref.replace("/", "_").replace(":", "-") + f"-{arch}.tar")
         tmp = work / "image.tar"
         with ui.step(f"docker-archive of {ref} (skopeo)"):
-            skopeo.copy(f"oci:{work / 'oci'}:image", f"docker-archive:{tmp}:{ref}",
-                        what=f"writing the docker-archive of {ref}")
+            archive.copy_to_docker_archive(f"oci:{work / 'oci'}:image", tmp, ref,
+                                           what=f"writing the docker-archive of {ref}")
         info = archive.inspect(tmp)
         img = info.image_for(arch)
         tmp.replace(dest)
