@@ -5,9 +5,12 @@ free space. Everything here only reads; the checks themselves are pure
 functions of `GuestEvidence` (offline.py)."""
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from imagekit.guest import facts as facts_mod
 from imagekit.guest.facts import GuestFacts
@@ -44,6 +47,121 @@ class Space:
     size: int
 
 
+# -- how the agent's database and the network would run ------------------------------------
+BUILD_RECORD = "/etc/imagekit/build.json"
+AGENT_DIR = "/opt/trove-guestagent"           # the docker-era agent's prepare markers
+DB_IMAGES_INDEX = "/var/lib/imagekit/db-images/index.json"
+DOCKER_REPOSITORIES = "/var/lib/docker/image/overlay2/repositories.json"
+# Programs whose presence decides which cloud-init network renderer is available.
+PROGRAMS = ("/sbin/ifup", "/usr/sbin/ifup", "/usr/sbin/netplan", "/sbin/netplan",
+            "/lib/systemd/systemd-networkd", "/usr/lib/systemd/systemd-networkd",
+            "/usr/bin/dockerd", "/usr/sbin/dockerd")
+ENI_FILES = ("/etc/network/interfaces", "/etc/network/interfaces.d")
+_IFACE = re.compile(r"^\s*(?:auto|allow-hotplug|iface)\s+(.+)$", re.M)
+
+
+@dataclass(frozen=True)
+class RuntimeEvidence:
+    """The database runtime and network of a guest, as far as files tell."""
+    build_record: dict[str, Any] | None = None      # /etc/imagekit/build.json
+    agent_dir: PathStat | None = None               # /opt/trove-guestagent
+    programs: tuple[str, ...] = ()                  # those of PROGRAMS that exist
+    renderers: tuple[str, ...] | None = None        # cloud-init system_info.network.renderers
+    renderers_file: str | None = None
+    eni_stanzas: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (file, interfaces named)
+    db_images: tuple[str, ...] = ()                 # image refs in the guest's docker store
+    db_images_read: tuple[str, ...] = ()            # the store files that were read
+
+    def has(self, *programs: str) -> bool:
+        return any(p in self.programs for p in programs)
+
+
+def _json(g: Any, path: str) -> Any:
+    text = facts_mod.read_text(g, path, limit=MAX_SCAN)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def normal_ref(ref: str) -> str:
+    """docker.io/library/postgres:15 -> postgres:15; a ref without a tag gets :latest."""
+    r = ref.strip()
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if r.startswith(prefix):
+            r = r[len(prefix):]
+            break
+    if "@" not in r and ":" not in r.rsplit("/", 1)[-1]:
+        r += ":latest"
+    return r
+
+
+def db_images(g: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Image refs imagekit preloads (index.json beside the tarballs, loaded at
+    first boot) plus those docker's own store already has."""
+    refs, read = [], []
+    index = _json(g, DB_IMAGES_INDEX)
+    if isinstance(index, list):
+        read.append(DB_IMAGES_INDEX)
+        refs += [normal_ref(str(e["ref"])) for e in index if isinstance(e, dict) and e.get("ref")]
+    repos = _json(g, DOCKER_REPOSITORIES)
+    if isinstance(repos, dict):
+        read.append(DOCKER_REPOSITORIES)
+        for tags in (repos.get("Repositories") or {}).values():
+            refs += [normal_ref(t) for t in (tags or {}) if "@" not in t]
+    return tuple(dict.fromkeys(refs)), tuple(read)
+
+
+def cloud_renderers(g: Any) -> tuple[tuple[str, ...] | None, str | None]:
+    """system_info: network: renderers from cloud.cfg and cloud.cfg.d (the last file wins)."""
+    found: tuple[tuple[str, ...] | None, str | None] = (None, None)
+    files = ["/etc/cloud/cloud.cfg"] + sorted(g.glob_expand("/etc/cloud/cloud.cfg.d/*.cfg"))
+    for path in files:
+        text = facts_mod.read_text(g, path, limit=MAX_SCAN)
+        if not text or "renderers" not in text:
+            continue
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        net = ((data or {}).get("system_info") or {}).get("network") if isinstance(data, dict) else None
+        if isinstance(net, dict) and isinstance(net.get("renderers"), list):
+            found = (tuple(str(r) for r in net["renderers"]), path)
+    return found
+
+
+def eni_stanzas(g: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """ifupdown files and the interfaces their auto/iface lines name."""
+    files = []
+    if g.is_file(ENI_FILES[0], followsymlinks=True):
+        files.append(ENI_FILES[0])
+    files += _regular_files(g, ENI_FILES[1])
+    out = []
+    for path in files:
+        text = facts_mod.read_text(g, path, limit=MAX_SCAN) or ""
+        names = []
+        for m in _IFACE.finditer(text):
+            words = m.group(1).split()
+            names += words if not m.group(0).lstrip().startswith("iface") else words[:1]
+        if names:
+            out.append((path, tuple(dict.fromkeys(names))))
+    return tuple(out)
+
+
+def runtime(g: Any) -> RuntimeEvidence:
+    record = _json(g, BUILD_RECORD)
+    renderers, renderers_file = cloud_renderers(g)
+    images, read = db_images(g)
+    return RuntimeEvidence(
+        build_record=record if isinstance(record, dict) else None,
+        agent_dir=_stat(g, AGENT_DIR),
+        programs=tuple(p for p in PROGRAMS if g.exists(p)),
+        renderers=renderers, renderers_file=renderers_file,
+        eni_stanzas=eni_stanzas(g), db_images=images, db_images_read=read)
+
+
 @dataclass(frozen=True)
 class GuestEvidence:
     facts: GuestFacts
@@ -56,6 +174,7 @@ class GuestEvidence:
     guest_info: tuple[str, ...]             # guest_info files that exist
     private_keys: tuple[str, ...]
     root_space: Space | None
+    runtime: RuntimeEvidence = field(default_factory=RuntimeEvidence)
 
 
 def _stat(g: Any, path: str) -> PathStat | None:
@@ -189,4 +308,5 @@ def collect(g: Any, root: str, facts: GuestFacts | None = None) -> GuestEvidence
         guest_info=tuple(p for p in GUEST_INFO_PATHS if g.is_file(p, followsymlinks=True)),
         private_keys=tuple(private_keys(g, facts.users, trove)),
         root_space=root_space(g),
+        runtime=runtime(g),
     )

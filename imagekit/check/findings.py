@@ -17,7 +17,8 @@ class CheckSpec:
     """One row of the check table."""
     id: str
     severity: Severity
-    area: str             # image, agent, cloud-init, users, baked, database, space, cloud
+    area: str             # image, agent, cloud-init, users, baked, database, network,
+                       # space, cloud
     title: str            # what is wrong, as a short phrase
     why: str              # why it matters (docs/checks.md)
     fix: str              # the default fix (a finding may say something more precise)
@@ -194,6 +195,62 @@ _TABLE: tuple[CheckSpec, ...] = (
               "The agent talks to /var/run/docker.sock (root:docker, 0660) as its own user; "
               "outside the docker group prepare fails.",
               "add the guest user to the docker group (the docker element does)"),
+    CheckSpec("native-db-with-docker-agent", E, "database",
+              "the agent runs databases in docker, the image has a native database instead",
+              "Since Victoria (trove 14) the agent starts the database only as a docker "
+              "container and asks docker for it at start-up; without docker it exits "
+              "(DockerException, ENOENT) and systemd restarts it forever: the instance stays in "
+              "BUILD. The natively installed server is never used.",
+              "rebuild in container style: imagekit make -d DB (the default for a docker-era "
+              "--trove-release)"),
+    CheckSpec("native-db-enabled-beside-docker", W, "database",
+              "a native database service is enabled beside docker",
+              "The docker-era agent runs the database in a container that publishes the "
+              "database's port; a native server started at boot holds that port (and memory), "
+              "so the container cannot bind it.",
+              "disable the native service (imagekit customize IMAGE -o OUT --delete "
+              "/etc/systemd/system/multi-user.target.wants/UNIT), or rebuild without it"),
+    CheckSpec("datastore-without-manager", E, "database",
+              "the image's datastore has no manager in the agent's release",
+              "The agent refuses to start with a datastore_manager it has no manager for "
+              "(cmd/guest.py); the docker-era agents have mysql, mariadb and postgresql only "
+              "(imagekit make --table).",
+              "build for a datastore the release has, or with an agent release that has it "
+              "(imagekit make --trove-release SERIES)"),
+    CheckSpec("guest-agent-folder", E, "agent",
+              "/opt/trove-guestagent is missing or not the agent user's",
+              "The docker-era agent writes its prepare markers "
+              "(/opt/trove-guestagent/.guestagent.prepare.start) there; prepare fails at once "
+              "with FileNotFoundError or PermissionError.",
+              "imagekit customize IMAGE -o OUT --mkdir /opt/trove-guestagent --chown "
+              "GUEST_USER:GUEST_USER:/opt/trove-guestagent"),
+    CheckSpec("db-image-missing", E, "database",
+              "the database's docker image is not in the image",
+              "The agent starts <[manager] docker_image>:<datastore version>; docker pulls it when "
+              "it is not local, which fails without a registry the guest can reach (and takes "
+              "15-30 min on emulated CPUs). Preloaded images are listed in "
+              "/var/lib/imagekit/db-images/index.json. A warning when the guest's agent "
+              "configuration names a container_registry.",
+              "rebuild with the database image preloaded (imagekit make -d DB -v VER)"),
+    # -- network --------------------------------------------------------------------------------
+    CheckSpec("network-renderer-unapplied", E, "network",
+              "cloud-init's network configuration would not be applied",
+              "cloud-init renders the network for the first available renderer of its list "
+              "(system_info: network: renderers): ifupdown (eni) when /sbin/ifup exists, netplan, "
+              "networkd when systemd-networkd exists. Rendered for networkd while "
+              "systemd-networkd.service is not enabled (or with no renderer at all), nothing "
+              "configures the NIC: the agent never reaches the message bus.",
+              "enable systemd-networkd: imagekit customize IMAGE -o OUT --link "
+              "/lib/systemd/system/systemd-networkd.service:"
+              "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service "
+              "(or install ifupdown or netplan)"),
+    CheckSpec("stale-ifupdown-stanza", W, "network",
+              "ifupdown stanzas name eth0/eth1 but ifupdown is not what configures the network",
+              "DIB leaves /etc/network/interfaces.d/eth0 and eth1; the kernel names the NIC "
+              "ens3 or similar, and cloud-init renders for another renderer: the stanzas only "
+              "mislead whoever debugs the network.",
+              "delete them: imagekit customize IMAGE -o OUT --delete "
+              "/etc/network/interfaces.d/eth0 --delete /etc/network/interfaces.d/eth1"),
     # -- space ----------------------------------------------------------------------------------
     CheckSpec("root-fs-low-space", E, "space", "the root filesystem is nearly full",
               "Logs, pip caches and docker images need room before cloud-init grows the disk; "

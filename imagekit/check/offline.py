@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from imagekit import releases
 from imagekit.check import datastores
-from imagekit.check.evidence import CONF_D, CONF_D_PATH, GuestEvidence, PathStat
+from imagekit.check.evidence import CONF_D, CONF_D_PATH, GuestEvidence, PathStat, normal_ref
 from imagekit.check.findings import Finding, Severity, found
+from imagekit.errors import ImagekitError
 from imagekit.guest.facts import Passwd
 
 DEFAULT_MIN_FREE = 256 * 1024 * 1024
@@ -258,6 +259,52 @@ def check_baked(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                         severity=sev)
 
 
+# -- what the image's agent runs (imagekit.releases, recipes/trove-releases.yaml) ------------
+def agent_release(ev: GuestEvidence) -> releases.ReleaseInfo | None:
+    """What the image's agent release runs; None when there is no agent or its
+    release is unknown (agent-release-unknown says so)."""
+    ag = ev.facts.agent
+    if not ag.installed or not ag.release:
+        return None
+    try:
+        return releases.release_datastores(ag.release)
+    except ImagekitError:
+        return None
+
+
+def _guest_info(ev: GuestEvidence) -> dict[str, str]:
+    for f in ev.trove_files:
+        if f.path.endswith("/guest_info.conf"):
+            return {k: v for sec, k, v in _ini(f.text) if sec == "DEFAULT"}
+    return {}
+
+
+def image_datastore(ev: GuestEvidence, opts: CheckOptions) -> tuple[str | None, str | None, str]:
+    """(datastore, version, where it was told): -d/-v, else the build record
+    (/etc/imagekit/build.json), else a guest_info.conf in the image."""
+    if opts.db:
+        return datastores.ALIASES.get(opts.db, opts.db), opts.version, "-d"
+    recipe = (ev.runtime.build_record or {}).get("recipe") or {}
+    if isinstance(recipe, dict) and recipe.get("db"):
+        return (str(recipe.get("manager") or recipe["db"]),
+                str(recipe["version"]) if recipe.get("version") else None,
+                "/etc/imagekit/build.json")
+    info = _guest_info(ev)
+    if info.get("datastore_manager"):
+        return info["datastore_manager"], info.get("datastore_version"), "guest_info.conf"
+    return None, None, ""
+
+
+def docker_installed(ev: GuestEvidence) -> bool:
+    return bool(datastores.installed(datastores.DOCKER, ev.facts.packages)
+                or ev.runtime.has("/usr/bin/dockerd", "/usr/sbin/dockerd"))
+
+
+def _agent_conf(ev: GuestEvidence) -> list[tuple[str, str, str]]:
+    return [t for f in ev.trove_files if not f.path.endswith("/guest_info.conf")
+            for t in _ini(f.text)]
+
+
 def resolve_style(ev: GuestEvidence, opts: CheckOptions) -> str | None:
     if opts.style:
         return opts.style
@@ -273,6 +320,17 @@ def resolve_style(ev: GuestEvidence, opts: CheckOptions) -> str | None:
 def check_runtime(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
     pkgs, units = ev.facts.packages, ev.facts.enabled_units
     style = resolve_style(ev, opts)
+    info = agent_release(ev)
+    natives = datastores.any_native(pkgs)
+    if info is not None and info.runtime == "docker" and (
+            style == "native" or (not docker_installed(ev) and natives)):
+        what = ", ".join(dict.fromkeys(p.name for _, p in natives)) or "a native database"
+        yield found("native-db-with-docker-agent", f"the {info.series} agent (trove "
+                    f"{ev.facts.agent.version or info.trove_version}) runs databases only as "
+                    f"docker containers, but the image has "
+                    + ("no docker and " if not docker_installed(ev) else "")
+                    + f"{what} installed natively")
+        return
     if style is None:
         yield found("runtime-missing", "no docker and no database server package in the image"
                     + (f" (for {opts.db})" if opts.db else ""))
@@ -294,6 +352,17 @@ def check_runtime(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                 yield found("docker-group", f"the agent runs as {agent_user.name}, who is not in "
                             "the docker group", f"imagekit customize IMAGE -o OUT --run-command "
                             f"'usermod -aG docker {agent_user.name}'")
+        if info is not None and info.runtime == "docker":
+            for name, pkg in natives:
+                rt = datastores.native(name)
+                on = datastores.enabled(rt, units) if rt else []
+                if on:
+                    yield found("native-db-enabled-beside-docker", f"{pkg.name} is installed and "
+                                f"{', '.join(on)} enabled beside docker (the {info.series} agent "
+                                f"runs {name} in a container)",
+                                "disable it: imagekit customize IMAGE -o OUT "
+                                + " ".join(f"--delete /etc/systemd/system/*.wants/{u}" for u in on))
+                    break
         return
     # native
     if opts.db:
@@ -320,6 +389,105 @@ def check_runtime(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
                     f"no {rt.name} service is enabled")
 
 
+def check_agent_fit(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
+    """What the agent's release needs: a manager for the image's datastore, and
+    (docker era) its marker folder, owned by its user."""
+    info = agent_release(ev)
+    if info is None:
+        return
+    db, _, told = image_datastore(ev, opts)
+    if db and not info.has_manager(db):
+        yield found("datastore-without-manager", f"the image is for {db} ({told}) but the "
+                    f"{info.series} agent has managers for {', '.join(info.managers)} only: it "
+                    "would refuse to start")
+    if info.agent_dir.startswith("/"):
+        unit = ev.facts.agent.unit
+        name = (unit.user if unit and unit.user else None) or guest_user(ev, opts)
+        user = ev.facts.users.get(name)
+        st = ev.runtime.agent_dir
+        fix = (f"imagekit customize IMAGE -o OUT --mkdir {info.agent_dir} --chown "
+               f"{name}:{name}:{info.agent_dir}")
+        if st is None or not st.is_dir:
+            yield found("guest-agent-folder", f"{info.agent_dir} does not exist" if st is None
+                        else f"{info.agent_dir} is not a folder", fix)
+        elif user is not None and user.uid != 0 and st.uid != user.uid:
+            yield found("guest-agent-folder", f"{info.agent_dir} is owned by uid {st.uid}, not "
+                        f"by the agent's user {name} (uid {user.uid})", fix)
+
+
+def check_db_image(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
+    """The database image the docker-era agent will start is in the guest."""
+    info = agent_release(ev)
+    if info is None or info.runtime != "docker" or not docker_installed(ev):
+        return
+    if resolve_style(ev, opts) != "container":
+        return
+    db, version, told = image_datastore(ev, opts)
+    if not db or not version or not info.has_manager(db):
+        return
+    conf = _agent_conf(ev)
+    name = next((v for sec, k, v in reversed(conf) if sec == db and k == "docker_image" and v),
+                info.docker_image(db))
+    if not name:
+        return
+    ref = normal_ref(f"{name}:{version}")
+    if ref in ev.runtime.db_images:
+        return
+    registry = next((v for _, k, v in conf if k == "container_registry" and v), None)
+    where = (", ".join(ev.runtime.db_images_read) if ev.runtime.db_images_read
+             else "no /var/lib/imagekit/db-images/index.json, no docker image store")
+    have = ", ".join(ev.runtime.db_images) or "none"
+    yield found("db-image-missing", f"{ref} ([{db}] docker_image {name}, version {version} from "
+                f"{told}) is not in the image (read: {where}; images: {have})"
+                + (f"; docker would pull it from {registry}" if registry else
+                   "; no registry is configured, docker would try Docker Hub"),
+                severity=Severity.WARNING if registry else None)
+
+
+# cloud-init's default renderer order (cloudinit/net/renderers.py DEFAULT_PRIORITY)
+DEFAULT_RENDERERS = ("eni", "sysconfig", "netplan", "networkd", "freebsd", "netbsd", "openbsd",
+                     "networkmanager")
+_RENDERER_PROGRAMS = {"eni": ("/sbin/ifup", "/usr/sbin/ifup"),
+                      "netplan": ("/usr/sbin/netplan", "/sbin/netplan"),
+                      "networkd": ("/lib/systemd/systemd-networkd",
+                                   "/usr/lib/systemd/systemd-networkd")}
+NETWORKD = "systemd-networkd.service"
+
+
+def network_renderer(ev: GuestEvidence) -> str | None:
+    """The renderer cloud-init would pick: the first available of its list
+    (only eni, netplan and networkd are judged; the others are not Debian's)."""
+    order = ev.runtime.renderers or DEFAULT_RENDERERS
+    for r in order:
+        if r in _RENDERER_PROGRAMS and ev.runtime.has(*_RENDERER_PROGRAMS[r]):
+            return r
+    return None
+
+
+def check_network(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
+    if not ev.facts.cloud_init.installed:
+        return
+    chosen = network_renderer(ev)
+    order = ", ".join(ev.runtime.renderers or DEFAULT_RENDERERS)
+    src = ev.runtime.renderers_file or "cloud-init's default"
+    if chosen is None:
+        yield found("network-renderer-unapplied", f"no network renderer of [{order}] ({src}) is "
+                    "available: no ifupdown (/sbin/ifup), no netplan, no systemd-networkd")
+    elif chosen == "networkd" and NETWORKD not in ev.facts.enabled_units:
+        yield found("network-renderer-unapplied", f"cloud-init would render for networkd (first "
+                    f"available of [{order}], {src}) but {NETWORKD} is not enabled, and there is "
+                    "no ifupdown or netplan")
+    if chosen != "eni":
+        stale = [p for p, names in ev.runtime.eni_stanzas
+                 if p.startswith("/etc/network/interfaces.d/") and {"eth0", "eth1"} & set(names)]
+        if stale:
+            yield found("stale-ifupdown-stanza", f"{', '.join(stale)} configure eth0/eth1 for "
+                        f"ifupdown, which is not what configures the network "
+                        f"({chosen or 'nothing'} is)",
+                        "delete them: imagekit customize IMAGE -o OUT "
+                        + " ".join(f"--delete {p}" for p in stale))
+
+
 def check_space(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
     sp = ev.root_space
     if sp is not None and sp.free < opts.min_free:
@@ -328,7 +496,8 @@ def check_space(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
 
 
 CHECKS: tuple[Callable[[GuestEvidence, CheckOptions], Iterator[Finding]], ...] = (
-    check_agent, check_cloud_init, check_users, check_baked, check_runtime, check_space,
+    check_agent, check_cloud_init, check_network, check_users, check_baked, check_runtime,
+    check_agent_fit, check_db_image, check_space,
 )
 
 
