@@ -11,6 +11,7 @@ from pathlib import Path
 
 from imagekit import ui
 from imagekit.build import builder as builder_mod
+from imagekit.build import arch as arch_mod
 from imagekit.build import dib, postbuild, wheelhouse
 from imagekit.build.plan import BuildPlan
 from imagekit.build.progress import PhaseDisplay
@@ -61,6 +62,7 @@ def _make(plan: BuildPlan) -> MakeResult:
     out.mkdir(parents=True, exist_ok=True)
     tmp_image, tmp_log = _partial(plan.image_path), _partial(plan.log_path)
     failed_log = plan.log_path.with_suffix(".failed.log")
+    db_image = _resolve_db_image(plan)
     try:
         with builder_mod.open_builder(plan.target) as b:
             with ui.step(f"checking the builder ({b.label})") as d:
@@ -100,7 +102,7 @@ def _make(plan: BuildPlan) -> MakeResult:
         meta = qemuimg.info(tmp_image)
         if meta.format != "qcow2":
             raise BuildError(f"diskimage-builder wrote a {meta.format} image, qcow2 expected")
-        post = postbuild.run(tmp_image, plan.image_path)
+        post = postbuild.run(tmp_image, plan.image_path, _db_image_ops(plan, db_image))
         os.replace(tmp_log, plan.log_path)
         failed_log.unlink(missing_ok=True)
         return MakeResult(plan.image_path, plan.log_path, arch, info.label,
@@ -109,3 +111,30 @@ def _make(plan: BuildPlan) -> MakeResult:
         tmp_image.unlink(missing_ok=True)
         if tmp_log.exists():
             os.replace(tmp_log, failed_log)
+
+
+def _resolve_db_image(plan: BuildPlan):
+    """The database's container image for a container-style build, resolved
+    (and built, for 'distro') before DIB runs: a bad --db-image costs
+    seconds, not a build."""
+    r = plan.recipe
+    if r.style != "container":
+        return None
+    from imagekit import dbimage
+    name = (r.docker_image or "").split(":")[0] or None
+    # the target architecture (a remote builder's own is the default there)
+    arch = arch_mod.normalize(plan.arch) or (arch_mod.host() if plan.target is None else "amd64")
+    with ui.step(f"the database image {name}:{r.version} ({plan.db_image or 'distro'})") as d:
+        img = dbimage.resolve(plan.db_image or "distro", db=r.db, version=r.version,
+                              image_name=name, release=r.release, arch=arch)
+        d["note"] = f"{img.ref}, {img.size / 2**20:.0f} MiB, {img.source}"
+    return img
+
+
+def _db_image_ops(plan: BuildPlan, img) -> tuple:
+    if img is None:
+        return ()
+    from imagekit.engine.plan import DbImageOp
+    r = plan.recipe
+    return (DbImageOp(spec=str(img.archive), db=r.db, version=r.version,
+                      image_name=img.ref.rsplit(":", 1)[0]),)

@@ -41,6 +41,7 @@ class BuildPlan:
     trove_from_index: bool = False           # pip install trove inside the build (no wheelhouse)
     clouds: tuple[str, ...] = ()             # --os-cloud, for the upload without -I
     keep_build: bool = False
+    db_image: str | None = None              # container style: --db-image SPEC (distro, FILE, REF)
 
     @property
     def base_name(self) -> str:
@@ -149,6 +150,9 @@ class BuildPlan:
             ("output", str(self.image_path)),
             ("log", str(self.log_path)),
         ]
+        if r.style == "container":
+            rows.append(("database image", f"{r.docker_image} from {self.db_image or 'distro'}, "
+                         "preloaded (loaded into docker before the agent starts)"))
         if self.extra_elements:
             rows.append(("extra elements", " ".join(self.extra_elements)))
         if self.authorized_key:

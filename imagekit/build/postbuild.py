@@ -31,16 +31,20 @@ def operations(plan_mod) -> tuple:
             plan_mod.ResetMachineId())
 
 
-def run(built: Path, final: Path) -> str:
-    """Write `final` from `built` through the post-build plan; returns a note.
-    `built` is consumed (removed or renamed)."""
+def run(built: Path, final: Path, extra: tuple = ()) -> str:
+    """Write `final` from `built` through the post-build plan (and the
+    `extra` operations, e.g. the database's container image); returns a
+    note. `built` is consumed (removed or renamed)."""
     engine = None if os.environ.get("IMAGEKIT_SKIP_POSTBUILD") == "1" else _engine()
     if engine is None:
         os.replace(built, final)
         return "post-build plan skipped"
     plan_mod, runner = engine
-    plan = plan_mod.Plan.of(*operations(plan_mod), network=False)
-    with ui.step("post-build plan: reset machine-id and host keys, record the manifest") as d:
+    plan = plan_mod.Plan.of(*extra, *operations(plan_mod), network=False)
+    what = "reset machine-id and host keys, record the manifest"
+    if extra:
+        what = "preload the database image, " + what
+    with ui.step(f"post-build plan: {what}") as d:
         res = runner.run_plan(built, plan, final, mode="standalone")
         d["note"] = f"{len(plan)} operations, manifest {Path(res.manifest_path).name}"
     built.unlink(missing_ok=True)

@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="native: the database installed in the image; container: the "
                         "distribution's docker, the database runs as a container (default: what "
                         "the --trove-release agent runs: container from victoria on, see --table)")
+    g.add_argument("--db-image", metavar="SPEC", default=None,
+                   help="container style: the database's container image, preloaded into the "
+                        "image so that an instance needs no registry: 'distro' (default: built "
+                        "from the release's own packages), a docker-archive/OCI archive FILE, or "
+                        "a registry REF pulled on this host")
     g.add_argument("--trove-release", metavar="SERIES", default=None,
                    help="OpenStack series (or trove version) of the guest agent; must match the "
                         f"controller's Trove (default: {releases.default_series()})")
@@ -155,6 +160,7 @@ def plan_from_args(args: argparse.Namespace) -> BuildPlan:
         build_only=args.build_only, keypair=keypair,
         trove_from_index=getattr(args, "trove_from_index", False),
         clouds=tuple(getattr(args, "clouds", None) or ()),
+        db_image=getattr(args, "db_image", None),
     )
 
 

@@ -841,10 +841,51 @@ class SelinuxRelabel(Operation):
 
 
 # CLI option order = this order (the help lists them so).
+@dataclass(frozen=True)
+class DbImageOp(Operation):
+    """The database's container image, preloaded into the guest for the agent."""
+    kind: ClassVar[str] = "db-image"
+    metavar: ClassVar[str | None] = "SPEC"
+    help: ClassVar[str] = ("put the database's container image into the image, loaded into docker "
+                           "before the guest agent starts (no registry needed at boot): 'distro' "
+                           "(built from the distribution's packages), a docker-archive/OCI "
+                           "archive FILE, or a registry REF; tagged <docker_image>:<version> "
+                           "for the datastore of the image's build record")
+    fields_in_yaml: ClassVar[tuple[str, ...]] = ("spec",)
+    spec: str = "distro"
+    db: str | None = None              # default: the image's build record
+    version: str | None = None
+    image_name: str | None = None      # the agent's [<db>] docker_image (default: official name)
+
+    def validate(self) -> None:
+        if not self.spec:
+            raise PlanError("db-image: give 'distro', an archive file or a registry reference")
+        if bool(self.db) != bool(self.version):
+            raise PlanError("db-image: give both db and version, or neither (then the image's "
+                            "build record says)")
+
+    def describe(self) -> str:
+        what = f" for {self.db} {self.version}" if self.db else ""
+        return f"preload the database image ({self.spec}){what}"
+
+    @classmethod
+    def from_cli(cls, value, base=None):
+        return cls(spec=(value or "distro").strip())
+
+    @classmethod
+    def _from_mapping(cls, d, base):
+        op = cls(spec=str(d.pop("spec", "distro")), db=d.pop("db", None),
+                 version=str(d["version"]) if d.get("version") is not None else None,
+                 image_name=d.pop("image_name", None))
+        d.pop("version", None)
+        _no_extra(cls.kind, d)
+        return op
+
+
 OPERATIONS: tuple[Any, ...] = (
     WriteFile, UploadFile, CopyIn, MakeDir, Delete, Chmod, Chown, Symlink, IniSet, IniUnset,
     GuestConfig, SshInject, RegenHostKeys, RunCommand, FirstbootCommand, Firstboot, ApplyPatches,
-    ResetMachineId,
+    DbImageOp, ResetMachineId,
 )
 BY_KIND: dict[str, Any] = {cls.kind: cls for cls in OPERATIONS}
 

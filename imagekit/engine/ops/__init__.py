@@ -5,6 +5,7 @@ host keys), command (run-command, first-boot scripts), patch (guest-agent
 patches), system (machine-id, SELinux relabel)."""
 from imagekit.engine.ops import (  # noqa: F401 - importing registers the executors
     command,
+    dbimage,
     files,
     guestconfig,
     inifile,
