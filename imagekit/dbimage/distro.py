@@ -130,6 +130,8 @@ def build_distro(db: str, version: str, *, image_name: str | None = None,
         hit = cache.lookup(root, key)       # built by another process meanwhile
         if hit:
             return hit
+        for stale in root.glob(f".build-{key[:12]}-*"):   # a killed build's; we hold its lock
+            shutil.rmtree(stale, ignore_errors=True)
         return _build(recipe, ref=ref, release=release, arch=arch, sources=sources,
                       root=root, key=key)
 

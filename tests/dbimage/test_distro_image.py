@@ -132,3 +132,91 @@ def test_postgres_starts_as_agent_does(unpacked, tmp_path, uid):
                           and psql("s3cret-pw").stdout.strip() == "1", what="restart", log=log2)
     finally:
         imagerun.stop(proc)
+
+
+MY_CNF = """[client]
+port = {port}
+socket = /var/run/mysqld/mysqld.sock
+[mysqld]
+port = {port}
+bind-address = 127.0.0.1
+basedir = /usr
+datadir = /var/lib/mysql/data
+tmpdir = /var/tmp
+pid_file = /var/run/mysqld/mysqld.pid
+socket = /var/run/mysqld/mysqld.sock
+skip-external-locking = 1
+innodb_buffer_pool_size = 32M
+innodb_log_file_size = 8M
+default_storage_engine = innodb
+!includedir /etc/mysql/conf.d/
+"""
+
+
+@pytest.fixture(scope="module")
+def mariadb_image():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chroot and mounts to run the image)")
+    return dbimage.build_distro("mariadb", "10.11", cache_root=_cache())
+
+
+def test_mariadb_starts_as_agent_does(mariadb_image, tmp_path):
+    """The agent's mariadb container: --user 1001:1001, MYSQL_ROOT_PASSWORD,
+    its my.cnf and command of options, its healthcheck.sh call; host mariadb
+    client answers as root with the password."""
+    import signal
+    assert mariadb_image.ref == "mariadb:10.11"
+    assert mariadb_image.source.startswith("distro: debian bookworm mariadb-server 1:10.11.")
+    img = imagerun.unpack(mariadb_image.archive, tmp_path)
+    uid = 1001
+    port = imagerun.free_port()
+    etc = imagerun.owned_dir(tmp_path / "etc-mysql", uid, uid, 0o755)
+    imagerun.owned_dir(etc / "conf.d", uid, uid, 0o755)
+    imagerun.owned_dir(etc / "mariadb.conf.d", uid, uid, 0o755)
+    (etc / "my.cnf").write_text(MY_CNF.format(port=port))
+    lib = imagerun.owned_dir(tmp_path / "var-lib-mysql", uid, uid, 0o755)
+    imagerun.owned_dir(lib / "data", uid, uid, 0o755)
+    sock = imagerun.owned_dir(tmp_path / "mysqld-socket", uid, uid, 0o755)
+    binds = {"/etc/mysql": etc, "/var/lib/mysql": lib, "/run/mysqld": sock}
+    env = {"MYSQL_ROOT_PASSWORD": "r00t-pw", "MYSQL_INITDB_SKIP_TZINFO": "1",
+           "MARIADB_AUTO_UPGRADE": "1"}
+    command = ["--defaults-file=/etc/mysql/my.cnf", "--ignore-db-dir=lost+found",
+               "--ignore-db-dir=conf.d", "--datadir=/var/lib/mysql/data"]
+    healthcheck = ["healthcheck.sh", "--defaults-file", "/var/lib/mysql/data/.my-healthcheck.cnf",
+                   "--connect", "--innodb_initialized"]
+
+    def sql(password: str, q: str = "SELECT 1") -> subprocess.CompletedProcess:
+        return subprocess.run(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(port),
+                               "-uroot", f"-p{password}", "-N", "-B", "-e", q],
+                              capture_output=True, text=True, timeout=30)
+
+    try:
+        log = tmp_path / "mariadb.log"
+        proc = imagerun.start(img, [*img.config["Entrypoint"], *command], binds=binds,
+                              user=f"{uid}:{uid}", env=env, log=log)
+        imagerun.wait_for(lambda: sql("r00t-pw").stdout.strip() == "1", timeout=120,
+                          what="mariadb", log=log)
+        assert sql("wrong").returncode != 0
+        assert (lib / "data" / "mysql").is_dir()
+        assert (lib / "data" / "mysql").stat().st_uid == uid
+        # the agent's health check, run inside the image like docker does
+        hc = imagerun.exec_in(img, healthcheck, binds=binds, user=f"{uid}:{uid}")
+        assert hc.returncode == 0, hc.stdout + hc.stderr
+        # the agent connects as root through the socket on the host's directory
+        s = subprocess.run(["mariadb", "--no-defaults", "-S", str(sock / "mysqld.sock"), "-uroot",
+                            "-pr00t-pw", "-N", "-B", "-e", "SELECT CURRENT_USER()"],
+                           capture_output=True, text=True, timeout=30)
+        assert s.stdout.strip() == "root@localhost", s.stderr
+        imagerun.stop(proc, signal.SIGTERM)
+        # restart after a restore-like loss of the healthcheck file: auto-upgrade makes it again
+        (lib / "data" / ".my-healthcheck.cnf").unlink()
+        log2 = tmp_path / "mariadb2.log"
+        proc = imagerun.start(img, [*img.config["Entrypoint"], *command], binds=binds,
+                              user=f"{uid}:{uid}", env=env, log=log2)
+        imagerun.wait_for(lambda: sql("r00t-pw").stdout.strip() == "1", timeout=120,
+                          what="mariadb restart", log=log2)
+        hc = imagerun.exec_in(img, healthcheck, binds=binds, user=f"{uid}:{uid}")
+        assert hc.returncode == 0, hc.stdout + hc.stderr + log2.read_text()
+    finally:
+        imagerun.stop(proc, signal.SIGTERM)
+        shutil.rmtree(tmp_path / "rootfs", ignore_errors=True)
