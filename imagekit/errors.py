@@ -87,3 +87,10 @@ class CheckFailed(ImagekitError):
     """`imagekit check` found errors (the findings were already printed)."""
 
     exit_code = 4
+
+
+class VerifyFailed(ImagekitError):
+    """`imagekit verify`: the instance did not become ACTIVE and serve its
+    database (the phase that stalled and the first real error were printed)."""
+
+    exit_code = 6

@@ -14,7 +14,8 @@ from imagekit.errors import ImagekitError
 
 # Subcommand modules, in the order `imagekit --help` lists them.
 COMMANDS = (
-    "make", "customize", "upload", "flavor", "inspect", "check", "shell", "doctor", "devcloud",
+    "make", "customize", "upload", "verify", "flavor", "inspect", "check", "shell", "doctor",
+    "devcloud",
 )
 
 DESCRIPTION = ("Build (diskimage-builder), customize (libguestfs, one appliance launch), check, "

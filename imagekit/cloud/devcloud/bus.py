@@ -42,7 +42,13 @@ class Bus:
 
     @property
     def base(self) -> Path:
-        return self.layout.data / "rabbitmq"
+        """Named after the node's process name: its HOME shows in the Erlang
+        VM's command line, which is how `down` knows the process is ours."""
+        return self.layout.data / self.layout.process_name("rabbitmq")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "rabbitmq.pid"
 
     def url(self, host: str = "127.0.0.1") -> str:
         return f"rabbit://{USER}:{self.password}@{host}:{self.port}/"
@@ -68,7 +74,7 @@ class Bus:
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
-            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+            "RABBITMQ_PID_FILE": str(self.pid_file),
         })
         return env
 
@@ -133,10 +139,18 @@ def _amqp_answers(port: int) -> bool:
     return head[:1] == b"\x01"
 
 
+def vm_pid(bus: Bus) -> int | None:
+    """The Erlang VM's pid (rabbitmq-server is a script that starts it)."""
+    try:
+        return int(bus.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def wait_ready(bus: Bus, pid: int, log: Path, timeout: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if _amqp_answers(bus.port):
+        if _amqp_answers(bus.port) and vm_pid(bus):
             return time.monotonic() - start
         if not alive(pid):
             raise DevcloudError(f"rabbitmq-server exited while starting (log: {log})",

@@ -73,3 +73,8 @@ def stop_all(lay: Layout) -> int:
                 n += 1
             compute_hook.stop(str(d))
     return n
+
+
+def power_off(folder: Path) -> None:
+    """Stop one server's VM, keeping its folder (disk, console) for a look."""
+    compute_hook.power_off(str(folder))

@@ -239,6 +239,12 @@ class LocalServers:
 
 def stop(d: str, timeout: float = 20.0) -> None:
     """Stop a server's VM (its supervisor's process group) and remove its folder."""
+    power_off(d, timeout)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def power_off(d: str, timeout: float = 20.0) -> None:
+    """Stop a server's VM (its supervisor's process group); keep its folder."""
     vm = _read_json(os.path.join(d, "vm.json")) or {}
     pid = vm.get("supervisor")
     if _alive(pid):
@@ -254,7 +260,6 @@ def stop(d: str, timeout: float = 20.0) -> None:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def nova_client(context, region_name=None, *args, **kwargs):

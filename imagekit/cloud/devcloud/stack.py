@@ -284,6 +284,9 @@ def _start_bus(ctx: Context) -> None:
                           pidfile=lay.pidfile("rabbitmq"), name=lay.process_name("rabbitmq"),
                           cwd=lay.state_dir)
     bus_mod.wait_ready(ctx.bus, running.pid, log, start_timeout())
+    vm = bus_mod.vm_pid(ctx.bus)
+    if vm:
+        lay.pidfile("rabbitmq").write_text(f"{vm}\n")     # what `down` stops
     ui.verbose(f"rabbitmq answers on 127.0.0.1:{ctx.ports.rabbitmq} "
                f"({time.monotonic() - t0:.1f} s)")
 
