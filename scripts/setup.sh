@@ -21,7 +21,10 @@ fi
 
 # The packages: libguestfs and its binding, qemu-img, DIB's host tools, and
 # what the tests need (busybox-static for the tiny test images, sshd for the
-# remote-builder test, tmux for the shell tests, GNU patch for the engine).
+# remote-builder test, tmux for the shell tests, GNU patch for the engine);
+# the devcloud's RabbitMQ and local compute, and `imagekit verify` (qemu for
+# x86_64 and ppc64le guests, genisoimage for the ConfigDrive, the psql and
+# mariadb clients); mmdebstrap, umoci and skopeo for the database images.
 PACKAGES=(
     libguestfs-tools python3-guestfs qemu-utils linux-image-amd64
     debootstrap kpartx squashfs-tools dosfstools gdisk parted lvm2 sudo
@@ -30,6 +33,9 @@ PACKAGES=(
     openssh-server openssh-client patch file
     busybox-static tmux
     qemu-user-static binfmt-support
+    rabbitmq-server qemu-system-x86 qemu-system-ppc genisoimage
+    mmdebstrap umoci skopeo
+    postgresql-client mariadb-client
 )
 if [ "$(dpkg --print-architecture)" != amd64 ]; then
     PACKAGES=("${PACKAGES[@]/linux-image-amd64/linux-image-$(dpkg --print-architecture)}")
@@ -44,6 +50,28 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 else
     say "system packages: all ${#PACKAGES[@]} present"
+fi
+
+# Debian's rabbitmq-server starts the system's default node (rabbit@host, port
+# 5672) when it is installed; imagekit never uses it (the devcloud runs a node
+# of its own on its own port), so stop it and keep it from starting again.
+# Cheap when there is nothing to do: no rabbitmqctl call unless it runs.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    if systemctl is-enabled --quiet rabbitmq-server 2>/dev/null \
+            || systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+        say "stopping and disabling the system's RabbitMQ node (the devcloud runs its own)"
+        $SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 \
+            || say "warning: 'systemctl disable --now rabbitmq-server' failed; imagekit does not need it"
+    fi
+elif [ -x /etc/init.d/rabbitmq-server ]; then
+    pid=$(cat /var/run/rabbitmq/pid 2>/dev/null || true)
+    if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+        say "stopping the system's RabbitMQ node (the devcloud runs its own)"
+        $SUDO /etc/init.d/rabbitmq-server stop >/dev/null 2>&1 || true
+    fi
+    if compgen -G '/etc/rc[2345].d/S*rabbitmq-server' >/dev/null && command -v update-rc.d >/dev/null; then
+        $SUDO update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+    fi
 fi
 
 # Foreign architectures (ppc64le) run through qemu-user: binfmt_misc must be
