@@ -3,7 +3,7 @@ maintained through libguestfs."""
 import re
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).resolve().parent
 VERSION = re.search(r'^__version__ = "([^"]+)"',
@@ -17,10 +17,17 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(include=["imagekit", "imagekit.*"]),
+    # Namespace discovery: a folder without __init__.py (a data folder, or a
+    # new subpackage) is still shipped instead of silently left out.
+    packages=find_namespace_packages(include=["imagekit", "imagekit.*"],
+                                     exclude=["*.__pycache__"]),
     include_package_data=True,
+    # What the package reads at run time (importlib.resources), by package.
     package_data={"imagekit": ["data/*", "data/**/*"],
-                  "imagekit.cloud.devcloud": ["templates/*", "*.txt"]},
+                  "imagekit.dbimage.recipes": ["*"],
+                  "imagekit.engine.data": ["*"],
+                  "imagekit.cloud.devcloud": ["*.txt"],
+                  "imagekit.cloud.devcloud.templates": ["*"]},
     # guestfs (the libguestfs binding) comes from Debian's python3-guestfs;
     # the venv is created with --system-site-packages to see it.
     install_requires=[
