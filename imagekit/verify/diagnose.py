@@ -14,7 +14,7 @@ AGENT_LOG = "/var/log/trove/trove-guestagent.log"
 AGENT_WANTS = "/etc/systemd/system/multi-user.target.wants/guest-agent.service"
 CLOUD_INIT_LOG = "/var/log/cloud-init.log"
 DB_IMAGE_INDEX = "/var/lib/imagekit/db-images/index.json"
-ERROR_LINE = re.compile(r"\s(ERROR|CRITICAL)\s")
+ERROR_LINE = re.compile(r"^\S+ \S+ \d+ (ERROR|CRITICAL) ")
 EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Timeout|Failure)[\w.]*): (.+)$")
 
 # (pattern in the first error, hint): the fixes for what seeded faults and

@@ -16,7 +16,9 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # console evidence, on text with the colour codes removed
 KERNEL = re.compile(r"Linux version|systemd\[1\]:")
 CLOUD_INIT_FILES = re.compile(r"Cloud-init v\. \S+ running 'modules:config'")
-AGENT_STARTED = re.compile(r"Started guest-agent\.service")
+AGENT_STARTED = re.compile(r"Started guest-agent\.service|imagekit: starting the Trove guest agent")
+DB_IMAGES_LOADING = re.compile(r"imagekit-db-images: loading")
+LOGIN_PROMPT = re.compile(r"^\S+ login: ", re.M)
 DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 

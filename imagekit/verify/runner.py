@@ -240,8 +240,8 @@ class Verifier:
             if st is not None and st.status not in ("new", "unknown"):
                 self._reached("agent-connected")
                 self._reached("prepare-received")
-            if st is not None and st.status in ("failed", "failed_timeout_guestagent", "error",
-                                                "crashed", "shutdown"):
+            if st is not None and ("fail" in st.status or "error" in st.status
+                                   or st.status in ("crashed", "shutdown")):
                 raise VerifyFailed(f"the agent reported {st.status.upper()} for the database",
                                    BY_ID["database-answers"].stalled_hint)
             if server is not None and port and server.port(port) and \

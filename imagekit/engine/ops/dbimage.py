@@ -102,5 +102,9 @@ def apply(op: DbImageOp, ctx: GuestContext, prep: Prepared) -> None:
     ctx.make_link(UNIT, WANTS)
     ctx.ensure_dir(posixpath.dirname(DROPIN))
     ctx.put_file(DROPIN, _data("50-imagekit-docker.conf"))
+    from imagekit.engine import dockerstore
+    for line in dockerstore.write(ctx, img.archive, dockerstore.read_archive(img.archive, img.ref)):
+        ctx.record(dockerstore.ROOT, "docker store", line)
     ctx.details["db_image"] = img.to_json()
-    ctx.note(f"{img.ref} ({img.source}) loads into docker at first boot")
+    ctx.note(f"{img.ref} ({img.source}) is in the guest's docker store (the loader unit loads "
+             "the archive at boot if docker does not list it)")
