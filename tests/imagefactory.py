@@ -66,6 +66,7 @@ class TinySpec:
     datasources: tuple[str, ...] = ("ConfigDrive", "OpenStack")
     host_keys: tuple[str, ...] = ("rsa", "ed25519")
     extra_files: tuple[tuple[str, str], ...] = field(default=())   # (path, content)
+    extra_dirs: tuple[tuple[str, int, int, int], ...] = field(default=())  # (path, mode, uid, gid)
     size_mib: int = 512
 
     def key(self) -> str:
@@ -243,6 +244,8 @@ def rootfs_tar(spec: TinySpec, fstab: str) -> bytes:
                 t.file(f"etc/ssh/{key.name}", key.read_bytes(), 0o600)
                 t.file(f"etc/ssh/{key.name}.pub", Path(f"{key}.pub").read_bytes(), 0o644)
     t.file("etc/ssh/sshd_config", "PermitRootLogin prohibit-password\n")
+    for path, mode, uid, gid in spec.extra_dirs:
+        t.dir(path, mode, uid, gid)
     for path, text in spec.extra_files:
         t.file(path, text)
     return t.close()

@@ -53,7 +53,8 @@ AGENT_DIR = "/opt/trove-guestagent"           # the docker-era agent's prepare m
 DB_IMAGES_INDEX = "/var/lib/imagekit/db-images/index.json"
 DOCKER_REPOSITORIES = "/var/lib/docker/image/overlay2/repositories.json"
 # Programs whose presence decides which cloud-init network renderer is available.
-PROGRAMS = ("/sbin/ifup", "/usr/sbin/ifup", "/usr/sbin/netplan", "/sbin/netplan",
+PROGRAMS = ("/sbin/ifup", "/usr/sbin/ifup", "/sbin/ifdown", "/usr/sbin/ifdown", "/sbin/ifquery",
+            "/usr/sbin/ifquery", "/etc/network/interfaces", "/usr/sbin/netplan", "/sbin/netplan",
             "/lib/systemd/systemd-networkd", "/usr/lib/systemd/systemd-networkd",
             "/usr/bin/dockerd", "/usr/sbin/dockerd")
 ENI_FILES = ("/etc/network/interfaces", "/etc/network/interfaces.d")

@@ -236,7 +236,8 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("network-renderer-unapplied", E, "network",
               "cloud-init's network configuration would not be applied",
               "cloud-init renders the network for the first available renderer of its list "
-              "(system_info: network: renderers): ifupdown (eni) when /sbin/ifup exists, netplan, "
+              "(system_info: network: renderers): ifupdown (eni) when ifup, ifdown, ifquery and "
+              "/etc/network/interfaces exist, netplan, "
               "networkd when systemd-networkd exists. Rendered for networkd while "
               "systemd-networkd.service is not enabled (or with no renderer at all), nothing "
               "configures the NIC: the agent never reaches the message bus.",

@@ -447,21 +447,25 @@ def check_db_image(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
 # cloud-init's default renderer order (cloudinit/net/renderers.py DEFAULT_PRIORITY)
 DEFAULT_RENDERERS = ("eni", "sysconfig", "netplan", "networkd", "freebsd", "netbsd", "openbsd",
                      "networkmanager")
-_RENDERER_PROGRAMS = {"eni": ("/sbin/ifup", "/usr/sbin/ifup"),
-                      "netplan": ("/usr/sbin/netplan", "/sbin/netplan"),
+_RENDERER_PROGRAMS = {"netplan": ("/usr/sbin/netplan", "/sbin/netplan"),
                       "networkd": ("/lib/systemd/systemd-networkd",
                                    "/usr/lib/systemd/systemd-networkd")}
 NETWORKD = "systemd-networkd.service"
+
+
+def _available(ev: GuestEvidence, renderer: str) -> bool:
+    rt = ev.runtime
+    if renderer == "eni":       # cloud-init: ifquery, ifup, ifdown and /etc/network/interfaces
+        return (all(rt.has(f"/sbin/{p}", f"/usr/sbin/{p}") for p in ("ifquery", "ifup", "ifdown"))
+                and rt.has("/etc/network/interfaces"))
+    return renderer in _RENDERER_PROGRAMS and rt.has(*_RENDERER_PROGRAMS[renderer])
 
 
 def network_renderer(ev: GuestEvidence) -> str | None:
     """The renderer cloud-init would pick: the first available of its list
     (only eni, netplan and networkd are judged; the others are not Debian's)."""
     order = ev.runtime.renderers or DEFAULT_RENDERERS
-    for r in order:
-        if r in _RENDERER_PROGRAMS and ev.runtime.has(*_RENDERER_PROGRAMS[r]):
-            return r
-    return None
+    return next((r for r in order if _available(ev, r)), None)
 
 
 def check_network(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:

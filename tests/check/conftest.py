@@ -11,9 +11,10 @@ from tests.check import faults
 
 @pytest.fixture(scope="session")
 def fault_images() -> dict[str, Path]:
-    """Every factory fault image (and the good one), built in one appliance
-    launch and cached by spec. Never modify them."""
-    return imagefactory.cached_images({n: f.spec for n, f in faults.FACTORY.items()})
+    """Every factory fault image (and the good one, also in every layout),
+    built in one appliance launch and cached by spec. Never modify them."""
+    return imagefactory.cached_images({**{n: f.spec for n, f in faults.FACTORY.items()},
+                                       **faults.LAYOUTS})
 
 
 @pytest.fixture(scope="session")

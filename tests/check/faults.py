@@ -7,6 +7,7 @@ made through the customization engine (test_engine_faults.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,8 +15,6 @@ from imagekit import paths
 from imagekit.engine import Delete, Operation, Plan, run_plan
 from imagekit.tools import qemuimg
 from tests.imagefactory import TinySpec
-
-GOOD = TinySpec()
 
 AGENT_UNIT = ("[Unit]\nDescription=OpenStack Trove Guest Agent\nAfter=network.target\n"
               "[Service]\nUser={user}\nGroup={user}\nExecStart={exec}\nRestart=always\n"
@@ -39,6 +38,41 @@ DOCKER_GROUP = ("root:x:0:\ndaemon:x:1:\nsudo:x:27:ubuntu\nubuntu:x:1000:\npostg
                 "docker:x:999:ubuntu\n")
 DOCKER_ENABLED = ("/etc/systemd/system/multi-user.target.wants/docker.service",
                   "[Unit]\nDescription=docker stand-in\n[Service]\nExecStart=/bin/true\n")
+NETWORKD_BIN = ("/usr/lib/systemd/systemd-networkd", "#!/bin/sh\n# systemd-networkd stand-in\n")
+NETWORKD_ENABLED = ("/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+                    "[Unit]\nDescription=systemd-networkd stand-in\n[Service]\nExecStart=/bin/true\n")
+
+
+def build_record(db: str = "postgresql", version: str = "15", style: str = "container"
+                 ) -> tuple[str, str]:
+    return ("/etc/imagekit/build.json", json.dumps(
+        {"schema": "imagekit.build/1", "recipe": {"db": db, "version": version, "style": style}}))
+
+
+def db_index(*refs: str) -> tuple[str, str]:
+    """imagekit's list of preloaded database images (the tarballs are not needed)."""
+    return ("/var/lib/imagekit/db-images/index.json", json.dumps(
+        [{"ref": r, "file": r.replace(":", "-") + ".tar", "digest": "sha256:" + "0" * 64,
+          "source": "imagekit test stand-in", "arch": "amd64"} for r in refs]))
+
+
+AGENT_DIR = ("/opt/trove-guestagent", 0o755, 1000, 1000)
+# The good image of the 2026.2 agent: docker (enabled, the guest user in its
+# group), /opt/trove-guestagent, postgres:15 preloaded, networkd enabled.
+GOOD = TinySpec(db_packages=("docker.io",), extra_dirs=(AGENT_DIR,), extra_files=(
+    ("/etc/group", DOCKER_GROUP), DOCKER_ENABLED, NETWORKD_BIN, NETWORKD_ENABLED, build_record(),
+    db_index("postgres:15")))
+# The good image of an Ussuri agent: PostgreSQL from the distribution, enabled.
+NATIVE_GOOD = TinySpec(trove_version="13.0.1", extra_files=(
+    NETWORKD_BIN, NETWORKD_ENABLED, build_record(style="native")))
+
+
+def good(*add: tuple[str, str], drop: tuple[str, ...] = (), base: TinySpec = GOOD,
+         **changes) -> TinySpec:
+    """`base` with files added (replacing those of the same path) or dropped."""
+    files = {p: t for p, t in base.extra_files if p not in drop}
+    files.update(dict(add))
+    return replace(base, extra_files=tuple(files.items()), **changes)
 
 
 @dataclass(frozen=True)
@@ -50,55 +84,76 @@ class Fault:
 # name -> fault (built by the image factory, checked with default options)
 FACTORY: dict[str, Fault] = {
     "good": Fault(GOOD, ()),
-    "container-good": Fault(replace(GOOD, db_packages=("docker.io",),
-                                    extra_files=(("/etc/group", DOCKER_GROUP), DOCKER_ENABLED)), ()),
-    "no-agent": Fault(replace(GOOD, agent=False), ("agent-missing",)),
-    "agent-disabled": Fault(replace(GOOD, agent_enabled=False), ("agent-unit-disabled",)),
-    "agent-no-conf-d": Fault(replace(GOOD, extra_files=(
-        unit(exec_=f"{VENV_AGENT} --config-file=/etc/trove/trove-guestagent.conf"),)),
+    "container-good": Fault(GOOD, ()),
+    "native-good": Fault(NATIVE_GOOD, ()),
+    "no-agent": Fault(good(agent=False), ("agent-missing",)),
+    "agent-disabled": Fault(good(agent_enabled=False), ("agent-unit-disabled",)),
+    "agent-no-conf-d": Fault(good(
+        unit(exec_=f"{VENV_AGENT} --config-file=/etc/trove/trove-guestagent.conf")),
         ("agent-unit-no-conf-d",)),
-    "agent-release-unknown": Fault(replace(GOOD, trove_version="99.0.0"), ("agent-release-unknown",)),
-    "agent-release-inconsistent": Fault(replace(GOOD, extra_files=(
-        ("/etc/imagekit/guest-agent.json", '{"release": "2025.1", "version": "23.1.0"}\n'),)),
+    "agent-release-unknown": Fault(good(trove_version="99.0.0"), ("agent-release-unknown",)),
+    "agent-release-inconsistent": Fault(good(
+        ("/etc/imagekit/guest-agent.json", '{"release": "2025.1", "version": "23.1.0"}\n')),
         ("agent-release-inconsistent",)),
-    "no-cloud-init": Fault(replace(GOOD, cloud_init=False), ("cloud-init-missing",)),
-    "datasources-unset": Fault(replace(GOOD, datasources=()), ("cloud-init-datasources-unset",)),
-    "datasources-nocloud": Fault(replace(GOOD, datasources=("NoCloud", "None")),
+    "no-cloud-init": Fault(good(cloud_init=False), ("cloud-init-missing",)),
+    "datasources-unset": Fault(good(datasources=()), ("cloud-init-datasources-unset",)),
+    "datasources-nocloud": Fault(good(datasources=("NoCloud", "None")),
                                  ("cloud-init-datasources-unusable",)),
-    "configdrive-only": Fault(replace(GOOD, datasources=("ConfigDrive",)),
+    "configdrive-only": Fault(good(datasources=("ConfigDrive",)),
                               ("cloud-init-datasource-mismatch",)),
-    "openstack-only": Fault(replace(GOOD, datasources=("OpenStack",)), ()),
+    "openstack-only": Fault(good(datasources=("OpenStack",)), ()),
     # the agent runs as (and Trove's files would be owned by) a user that does not exist
-    "ghost-user": Fault(replace(GOOD, extra_files=(unit(user="trove"),)), ("guest-user-missing",)),
+    "ghost-user": Fault(good(unit(user="trove")), ("guest-user-missing",)),
     # the agent runs as daemon, who cannot write conf.d (ubuntu:ubuntu 0775)
-    "conf-d-not-writable": Fault(replace(GOOD, extra_files=(unit(user="daemon"),)),
+    "conf-d-not-writable": Fault(good(unit(user="daemon"), base=NATIVE_GOOD),
                                  ("conf-d-not-writable",)),
-    "baked-guest-info": Fault(replace(GOOD, extra_files=(
+    "baked-guest-info": Fault(good(
         ("/etc/trove/conf.d/guest_info.conf",
-         "[DEFAULT]\nguest_id = 4a3f5c4e-0d4b-4d53-9f5a-7e0f1d2c3b4a\ndatastore_manager = postgresql\n"),)),
+         "[DEFAULT]\nguest_id = 4a3f5c4e-0d4b-4d53-9f5a-7e0f1d2c3b4a\ndatastore_manager = postgresql\n")),
         ("baked-guest-info",)),
-    "baked-guest-id": Fault(replace(GOOD, extra_files=(
+    "baked-guest-id": Fault(good(
         ("/etc/trove/conf.d/trove-guestagent.conf",
-         "[DEFAULT]\ncontrol_exchange = trove\nguest_id = 4a3f5c4e-0d4b-4d53\n"),)),
+         "[DEFAULT]\ncontrol_exchange = trove\nguest_id = 4a3f5c4e-0d4b-4d53\n")),
         ("baked-guest-id",)),
-    "private-keys": Fault(replace(GOOD, extra_files=(
-        ("/home/ubuntu/.ssh/id_rsa", FAKE_KEY), ("/etc/trove/certs/rabbit-client.key", PEM_KEY))),
+    "private-keys": Fault(good(
+        ("/home/ubuntu/.ssh/id_rsa", FAKE_KEY), ("/etc/trove/certs/rabbit-client.key", PEM_KEY)),
         ("private-key", "private-key")),
-    "root-password": Fault(replace(GOOD, extra_files=(("/etc/shadow", SHADOW_WITH_ROOT_HASH),)),
-                           ("password-hash",)),
-    "controller-secret": Fault(replace(GOOD, extra_files=(
+    "root-password": Fault(good(("/etc/shadow", SHADOW_WITH_ROOT_HASH)), ("password-hash",)),
+    "controller-secret": Fault(good(
         ("/etc/trove/conf.d/trove-guestagent.conf",
          "[DEFAULT]\ntransport_url = rabbit://stackrabbit:s3cret@192.0.2.10:5672/\n"
          "control_exchange = trove\n[service_credentials]\nusername = trove\n"
-         "password = s3cret\nproject_name = service\n"),)),
+         "password = s3cret\nproject_name = service\n")),
         ("controller-secret",)),
-    "no-database": Fault(replace(GOOD, db_packages=()), ("runtime-missing",)),
-    "mysql-not-enabled": Fault(replace(GOOD, db_packages=("mysql-server",)), ("db-service-disabled",)),
-    "docker-disabled": Fault(replace(GOOD, db_packages=("docker.io",),
-                                     extra_files=(("/etc/group", DOCKER_GROUP),)),
-                             ("docker-disabled",)),
-    "docker-group": Fault(replace(GOOD, db_packages=("docker.io",), extra_files=(DOCKER_ENABLED,)),
-                          ("docker-group",)),
+    "no-database": Fault(good(db_packages=()), ("runtime-missing",)),
+    "mysql-not-enabled": Fault(good(base=NATIVE_GOOD, db_packages=("mysql-server",)),
+                               ("db-service-disabled",)),
+    "docker-disabled": Fault(good(drop=(DOCKER_ENABLED[0],)), ("docker-disabled",)),
+    "docker-group": Fault(good(drop=("/etc/group",)), ("docker-group",)),
+    # -- what the agent's release runs, and the network --------------------------------------
+    # what `make demo` built: agent 26, PostgreSQL from the distribution, no docker
+    "native-db-docker-agent": Fault(good(build_record(style="native"),
+                                         db_packages=("postgresql-15",)),
+                                    ("native-db-with-docker-agent",)),
+    "native-beside-docker": Fault(good(db_packages=("docker.io", "postgresql-15")),
+                                  ("native-db-enabled-beside-docker",)),
+    "datastore-without-manager": Fault(good(build_record("redis", "7.0")),
+                                       ("datastore-without-manager",)),
+    "agent-folder-missing": Fault(good(extra_dirs=()), ("guest-agent-folder",)),
+    "agent-folder-root": Fault(good(extra_dirs=(("/opt/trove-guestagent", 0o755, 0, 0),)),
+                               ("guest-agent-folder",)),
+    "network-unapplied": Fault(good(drop=(NETWORKD_ENABLED[0],)), ("network-renderer-unapplied",)),
+    "stale-ifupdown": Fault(good(("/etc/network/interfaces.d/eth0",
+                                  "auto eth0\niface eth0 inet dhcp\n")),
+                            ("stale-ifupdown-stanza",)),
+    "db-image-missing": Fault(good(db_index("mariadb:10.11")), ("db-image-missing",)),
+}
+
+# The good image in the other layouts (PReP + root on p2, separate /boot, LVM,
+# xfs, ppc64le), built in the same launch as the faults.
+LAYOUTS: dict[str, TinySpec] = {
+    **{f"good-{lay}": replace(GOOD, layout=lay) for lay in ("prep", "boot", "lvm", "xfs")},
+    "good-ppc64le": replace(GOOD, layout="prep", arch="ppc64le"),
 }
 
 

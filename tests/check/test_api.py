@@ -16,7 +16,7 @@ from tests.check import faults
 pytestmark = pytest.mark.guestfs
 
 NAMES = ("good", "openstack-only", "configdrive-only", "ghost-user", "controller-secret",
-         "container-good")
+         "container-good", "native-good")
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +45,14 @@ def test_first_pass_launches_once_and_matches_the_cli(session):
 
 
 @pytest.mark.parametrize("name, kwargs, expect", [
-    ("good", {"db": "mariadb"}, ["db-package-missing"]),
-    ("good", {"db": "postgresql", "version": "16"}, ["db-version-mismatch"]),
+    ("native-good", {"db": "mariadb"}, ["db-package-missing"]),
+    ("native-good", {"db": "postgresql", "version": "16"}, ["db-version-mismatch"]),
+    ("native-good", {"db": "postgresql", "version": "15"}, []),
+    ("native-good", {"style": "container"}, ["docker-missing"]),
+    ("container-good", {"style": "native"}, ["native-db-with-docker-agent"]),
     ("good", {"db": "postgresql", "version": "15"}, []),
-    ("good", {"style": "container"}, ["docker-missing"]),
-    ("container-good", {"style": "native"}, ["db-package-missing"]),
+    ("good", {"db": "mariadb", "version": "10.11"}, ["db-image-missing"]),      # -d/-v decide
+    ("good", {"db": "redis"}, ["datastore-without-manager"]),
     ("configdrive-only", {"options": CheckOptions(config_drive=True)}, []),
     ("openstack-only", {"options": CheckOptions(config_drive=True)},
      ["cloud-init-datasource-mismatch"]),

@@ -100,20 +100,26 @@ def _apply_fix(src, fix: str) -> Path:
     return target
 
 
-def test_good_images_of_every_layout_pass_with_exit_0(cli_run, fault_images, tiny_images):
-    # the human output and exit 0 when there is no error: the good image, its
-    # container-style twin, the standard tiny images of the other layouts
-    # (PReP + root on p2, separate /boot, LVM, xfs, ppc64le), and the
-    # agent-disabled image repaired by running its finding's fix
+def test_good_images_of_every_layout_pass_with_exit_0(cli_run, fault_images):
+    # the human output and exit 0 when there is no error: the good image (the
+    # 2026.2 agent, container style), the Ussuri agent's native twin, the good
+    # image in the other layouts (PReP + root on p2, separate /boot, LVM, xfs,
+    # ppc64le), and the agent-disabled image repaired by running its finding's fix
     _, _, by_name, _ = cli_run
     fix = by_name["agent-disabled"]["findings"][0]["fix"]
-    layouts = ["prep", "boot", "lvm", "xfs", "ppc64le"]
-    paths_ = [fault_images["good"], fault_images["container-good"]] + \
-        [tiny_images[n] for n in layouts] + [_apply_fix(fault_images["agent-disabled"], fix)]
+    paths_ = [fault_images["good"], fault_images["native-good"]] + \
+        [fault_images[n] for n in faults.LAYOUTS] + [_apply_fix(fault_images["agent-disabled"], fix)]
     proc = run_cli("check", *map(str, paths_))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stderr.count("starting the appliance") == 1
     assert proc.stdout.count("no findings") == len(paths_)
-    assert proc.stdout.count("native style") == len(paths_) - 1
-    assert proc.stdout.count("container style") == 1
+    assert proc.stdout.count("native style") == 1
+    assert proc.stdout.count("container style") == len(paths_) - 1
     assert f"0 error(s), 0 warning(s) in {len(paths_)} image(s)" in proc.stdout
+
+
+def test_warnings_alone_keep_exit_0(cli_run):
+    _, _, by_name, _ = cli_run
+    for name in ("native-beside-docker", "stale-ifupdown"):
+        assert [f["severity"] for f in by_name[name]["findings"]] == ["warning"], name
+    assert by_name["db-image-missing"]["findings"][0]["severity"] == "error"

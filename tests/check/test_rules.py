@@ -300,14 +300,18 @@ def test_guest_agent_folder():
     assert ids(evidence()) == []        # the ussuri agent writes its markers into ~
 
 
+IFUPDOWN = ("/sbin/ifup", "/sbin/ifdown", "/sbin/ifquery", "/etc/network/interfaces")
+
+
 @pytest.mark.parametrize("programs, units, renderers, expect", [
     ((NETWORKD,), ("systemd-networkd.service",), None, []),
     ((NETWORKD,), (), None, ["network-renderer-unapplied"]),           # what make demo built
     ((), (), None, ["network-renderer-unapplied"]),                    # no renderer at all
-    (("/sbin/ifup", NETWORKD), (), None, []),                          # eni comes first
+    (IFUPDOWN + (NETWORKD,), (), None, []),                            # eni comes first
+    (("/sbin/ifup", "/sbin/ifdown", NETWORKD), (), None, ["network-renderer-unapplied"]),  # busybox
     (("/usr/sbin/netplan", NETWORKD), (), None, []),
-    (("/sbin/ifup", NETWORKD), (), ("networkd", "eni"), ["network-renderer-unapplied"]),
-    (("/sbin/ifup",), (), ("networkd", "eni"), []),                    # networkd not available
+    (IFUPDOWN + (NETWORKD,), (), ("networkd", "eni"), ["network-renderer-unapplied"]),
+    (IFUPDOWN, (), ("networkd", "eni"), []),                           # networkd not available
 ])
 def test_network_renderer(programs, units, renderers, expect):
     ev = evidence(enabled_units=("guest-agent.service", "postgresql.service", *units),
@@ -323,7 +327,7 @@ def test_stale_ifupdown_stanzas_warn_unless_ifupdown_is_used():
     got = offline.run(ev, CheckOptions())
     assert [(f.id, f.severity) for f in got] == [("stale-ifupdown-stanza", findings.Severity.WARNING)]
     assert "--delete /etc/network/interfaces.d/eth0 --delete /etc/network/interfaces.d/eth1" in got[0].fix
-    used = evidence(runtime=RuntimeEvidence(programs=("/sbin/ifup",), eni_stanzas=stanzas))
+    used = evidence(runtime=RuntimeEvidence(programs=IFUPDOWN, eni_stanzas=stanzas))
     assert ids(used) == []
 
 
