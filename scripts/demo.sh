@@ -6,12 +6,15 @@
 # datastore version and the flavors.
 #
 #   1. build (or reuse) a PostgreSQL 15 guest image with diskimage-builder:
-#      imagekit make -d postgresql -I  (Debian bookworm, distro package);
+#      imagekit make -d postgresql -I  (Debian bookworm, container style: the
+#      distribution's docker, PostgreSQL 15 as the container image postgres:15
+#      built from bookworm's packages and preloaded, as the 2026.2 agent runs it);
 #      the test suite's identical build is reused when it exists, and a build
 #      made here is shared with the test suite
 #   2. customize it into the golden image: the guest-agent patches of its
 #      Trove release (imagekit customize --patch release; one appliance launch)
-#   3. start the devcloud (Keystone, Glance, Nova API, Trove API on 127.0.0.1)
+#   3. start the devcloud (Keystone, Glance, Nova API, Trove API, taskmanager,
+#      conductor, RabbitMQ and the local compute, on 127.0.0.1)
 #   4. upload: re-target the golden image to the devcloud (its cloud profile,
 #      the demo keypair's key read from Nova, fresh host keys; the offline
 #      checks in the same launch), Glance image, Trove datastore version
@@ -19,6 +22,9 @@
 #      refuses through trove-manage: the devcloud is this host's controller)
 #   5. the postgresql flavors in Nova
 #   6. show what is registered
+#   7. a PostgreSQL instance from it through the Trove API (imagekit verify
+#      --keep: BUILD -> ACTIVE, HEALTHY, a user made through Trove, a query with
+#      psql through the forwarded port); it keeps running, as the devcloud does
 #
 # Settings: IMAGEKIT_IMAGES_DIR (default images/), IMAGEKIT_DEVCLOUD_DIR.
 set -euo pipefail
@@ -41,7 +47,7 @@ die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 mkdir -p "$IMAGES" "$DEMO_STATE"
 
 # -- 1. the image ------------------------------------------------------------------
-step "1/6: the $DB $VER guest image (imagekit make -d $DB -I)"
+step "1/7: the $DB $VER guest image (imagekit make -d $DB -I)"
 read -r base_name cached < <("$BIN/python" - <<'EOF'
 from imagekit import recipes
 from tests import dibimages
@@ -63,7 +69,7 @@ else
 fi
 
 # -- 2. the golden image -------------------------------------------------------------
-step "2/6: customize it into the golden image (imagekit customize --patch release)"
+step "2/7: customize it into the golden image (imagekit customize --patch release)"
 golden=$IMAGES/${base_name}_golden.qcow2
 if [ -f "$golden" ] && [ "$golden" -nt "$base" ]; then
     echo "reusing $golden (newer than $base_name.qcow2)" >&2
@@ -72,7 +78,7 @@ else
 fi
 
 # -- 3. the devcloud ---------------------------------------------------------------
-step "3/6: the local Trove control plane (imagekit devcloud up)"
+step "3/7: the local Trove control plane (imagekit devcloud up)"
 clouds_yaml=$("$IK" devcloud up --ports auto | tail -n 1)
 [ -f "$clouds_yaml" ] || die "imagekit devcloud up did not print its clouds.yaml"
 export OS_CLIENT_CONFIG_FILE=$clouds_yaml
@@ -91,7 +97,7 @@ if ! "$BIN/openstack" --os-cloud "$CLOUD" keypair show "$KEYPAIR" >/dev/null 2>&
 fi
 
 # -- 4. upload and register ------------------------------------------------------------
-step "4/6: re-target, check, upload, register (imagekit upload)"
+step "4/7: re-target, check, upload, register (imagekit upload)"
 # The devcloud's Trove is on this host: trove-manage loads the parameter types
 # its API refuses (on a real cloud: DBIMAGE_CONTROLLER_IP=<controller>, over ssh).
 export DBIMAGE_CONTROLLER_IP=localhost
@@ -101,15 +107,32 @@ export DBIMAGE_TROVE_MANAGE
     --guest-config scripts/demo-profile.yaml
 
 # -- 5. flavors ------------------------------------------------------------------------
-step "5/6: the $DB flavors (imagekit flavor upload)"
+step "5/7: the $DB flavors (imagekit flavor upload)"
 "$IK" flavor upload -d "$DB" --os-cloud "$CLOUD"
 
 # -- 6. what is registered --------------------------------------------------------------
-step "6/6: what the cloud now has"
+step "6/7: what the cloud now has"
 "$IK" upload --list -d "$DB" --os-cloud "$CLOUD"
 # the same through the standard client: the default version, and its image
 "$BIN/openstack" --os-cloud "$CLOUD" datastore show "$DB"
 "$BIN/openstack" --os-cloud "$CLOUD" datastore version show "$VER" --datastore "$DB"
 "$BIN/openstack" --os-cloud "$CLOUD" flavor list -c Name -c RAM -c Disk -c VCPUs
 
-step "done in $((SECONDS - t0)) s; the devcloud keeps running ('imagekit devcloud down' stops it)"
+# -- 7. a database instance -------------------------------------------------------------
+step "7/7: a $DB $VER instance in the devcloud, ACTIVE and answering (imagekit verify --keep)"
+# A re-run replaces the instance of the previous run.
+"$BIN/python" - "$CLOUD" <<'EOF'
+import sys
+import openstack
+from troveclient.v1 import client
+conn = openstack.connect(cloud=sys.argv[1])
+trove = client.Client(session=conn.session)
+for inst in trove.instances.list():
+    if inst.name.startswith("imagekit-verify-"):
+        trove.instances.delete(inst.id)
+        print(f"deleted the previous run's instance {inst.id}", file=sys.stderr)
+EOF
+"$IK" verify -d "$DB" -v "$VER" --os-cloud "$CLOUD" --keep
+"$BIN/openstack" --os-cloud "$CLOUD" database instance list
+
+step "done in $((SECONDS - t0)) s; the devcloud and the instance keep running ('imagekit devcloud down' stops them)"

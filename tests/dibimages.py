@@ -132,12 +132,20 @@ def _tree_hash(folder: Path) -> str:
 def db_image_key(db: str) -> str:
     """The hash of what a `make -d DB` image is made of: the resolved recipe,
     the pinned trove, our elements, the DIB version."""
+    import imagekit.dbimage
+    import imagekit.engine
+    import imagekit.engine.dockerstore
     from imagekit import recipes, releases
     recipe = recipes.resolve(db)
     pin = releases.lookup(releases.default_series()).pin
     h = hashlib.sha256(json.dumps({
         "spec": SPEC_VERSION, "recipe": recipe.as_dict(), "trove": pin, "dib": dib_version(),
         "elements": _tree_hash(paths.elements_dir()), "compress": False, "user": "ubuntu",
+        # the post-build plan: the database image and the engine's files for it
+        "dbimage": _tree_hash(Path(imagekit.dbimage.__file__).parent / "recipes"),
+        "engine": _tree_hash(Path(imagekit.engine.__file__).parent / "data"),
+        "dockerstore": hashlib.sha256(Path(imagekit.engine.dockerstore.__file__).read_bytes())
+        .hexdigest(),
         "builder": "ssh" if db == SSH_BUILT else "local",
     }, sort_keys=True).encode())
     return h.hexdigest()[:16]

@@ -61,6 +61,19 @@ def show_registered(clouds: list[str] | None, datastore: str | None, as_json: bo
     return 0
 
 
+def _verify_first(plan) -> None:
+    """--verify: the golden image booted in the devcloud before any real cloud
+    sees it; a failure stops the upload (exit 6, nothing uploaded)."""
+    from imagekit.errors import VerifyFailed
+    from imagekit.verify.runner import VerifyOptions, verify
+    res = verify(VerifyOptions(image=plan.image, datastore=plan.db, version=plan.version))
+    if not res.ok:
+        raise VerifyFailed(f"--verify: {plan.image.name} did not become a working instance "
+                           f"(stalled before '{res.stalled}'): {res.error}; nothing uploaded",
+                           res.hint)
+    ui.info(f"--verify: {plan.image.name} became ACTIVE and answered ({res.seconds:.0f} s)")
+
+
 def render(result: publish.PublishResult) -> None:
     ui.out.print(f"{result.plan.image_name}: {len(result.outcomes)} cloud(s), "
                  f"{result.launches} appliance launch(es), {result.seconds:.1f} s", markup=False)
@@ -76,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         for what, value in plan.describe():
             ui.out.print(f"{what:18} {value}", markup=False)
         return 0
+    if getattr(args, "verify", False):
+        _verify_first(plan)
     result = publish.run(plan, _connect)
     if args.json:
         ui.out.print(json.dumps(result.to_dict(), indent=2), markup=False)

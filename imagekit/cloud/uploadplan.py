@@ -147,6 +147,11 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
 def add_options(p: argparse.ArgumentParser, *, seed: bool = False) -> None:
     """The options of `imagekit upload`; `dbimage-upload` (seed=True) has the
     same letters (-d -v -c -e -f -k -s -b) and the cloud options."""
+    if not seed:
+        p.add_argument("--verify", action="store_true",
+                       help="first boot IMAGE as a Trove instance in the local devcloud "
+                            "(imagekit verify): upload only when it becomes ACTIVE and answers "
+                            "a query")
     p.add_argument("-f", "--file", metavar="IMAGE",
                    help="the image to upload (qcow2 or raw): a path, or a file name in the "
                         "images folder as the original tool took it")

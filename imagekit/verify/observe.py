@@ -17,7 +17,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 KERNEL = re.compile(r"Linux version|systemd\[1\]:")
 CLOUD_INIT_FILES = re.compile(r"Cloud-init v\. \S+ running 'modules:config'")
 AGENT_STARTED = re.compile(r"Started guest-agent\.service|imagekit: starting the Trove guest agent")
-DB_IMAGES_LOADING = re.compile(r"imagekit-db-images: loading")
+DB_IMAGES_LOADING = re.compile(r"imagekit-db-images: loading (\S+)")
+CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
 LOGIN_PROMPT = re.compile(r"^\S+ login: ", re.M)
 DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
@@ -72,3 +73,10 @@ def database_answers(db: str, port: int, timeout: float = 3.0) -> bool:
             return len(head) == 5 and head[4] in (9, 10)     # protocol version 9/10
     except OSError:
         return False
+
+
+def loading_db_images(text: str) -> bool:
+    """True while the loader unit is loading a database image (a load it
+    started and has not reported done)."""
+    started = DB_IMAGES_LOADING.findall(text)
+    return any(f"imagekit-db-images: {ref} loaded" not in text for ref in started)

@@ -32,6 +32,9 @@ from imagekit.verify.diagnose import Diagnosis, hint_for, read_disk
 from imagekit.verify.phases import BY_ID, PHASES
 
 FLAVOR = "imagekit-verify"
+# A stall is called once the guest has had this long (s) for the next phase:
+AGENT_GRACE = 90.0       # after the boot finished (login prompt, cloud-init done): agent start
+CONNECT_GRACE = 240.0    # after the agent started: its queue has a consumer
 FLAVOR_SPEC = {"ram": 2048, "vcpus": 2, "disk": 0, "ephemeral": 2}
 POLL = 2.0
 
@@ -194,7 +197,23 @@ class Verifier:
         return str(v.name)
 
     # -- the watch -----------------------------------------------------------
+    def _until(self, check, seconds: float, message: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not check():
+            if time.monotonic() > deadline:
+                raise VerifyFailed(message, BY_ID["query-answered"].stalled_hint)
+            time.sleep(2)
+
     def _reached(self, pid: str) -> None:
+        """A phase seen; the phases before it are reached by then too."""
+        for p in PHASES:
+            if p.id == pid:
+                break
+            if p.id != "database-answers":
+                self._mark(p.id)
+        self._mark(pid)
+
+    def _mark(self, pid: str) -> None:
         ph = next(p for p in self.result.phases if p.id == pid)
         if ph.seconds is None:
             ph.seconds = round(time.monotonic() - self.t0, 1)
@@ -214,8 +233,10 @@ class Verifier:
         deadline = self.t0 + self.opts.timeout
         server = None
         port = observe.DB_PORTS.get(self.opts.datastore)
+        boot_done = started = None
         while True:
             server = self._server() or server
+            now = time.monotonic()
             if server is not None:
                 if server.status == "ERROR":
                     raise VerifyFailed(f"the local compute could not run the server: "
@@ -232,6 +253,20 @@ class Verifier:
                     self._reached("agent-started")
                 if server.status == "SHUTOFF":
                     raise VerifyFailed("the VM powered off", "see its console log")
+                if boot_done is None and observe.LOGIN_PROMPT.search(text) and \
+                        observe.CLOUD_INIT_DONE.search(text):
+                    boot_done = now
+                loading = observe.loading_db_images(text)
+                if boot_done and not self._done("agent-started") and not loading and \
+                        not self._done("agent-connected") and now - boot_done > AGENT_GRACE:
+                    raise VerifyFailed("the guest agent never started: the boot finished "
+                                       f"{now - boot_done:.0f} s ago",
+                                       BY_ID["agent-started"].stalled_hint)
+            if self._done("agent-started") and started is None:
+                started = now
+            if started and not self._done("agent-connected") and now - started > CONNECT_GRACE:
+                raise VerifyFailed(f"the guest agent started {now - started:.0f} s ago and never "
+                                   "listened on the bus", BY_ID["agent-connected"].stalled_hint)
             if not self._done("agent-connected"):
                 with contextlib.suppress(ImagekitError):
                     if bus_mod.queues(self.bus).get(f"guestagent.{iid}", 0) > 0:
@@ -258,9 +293,6 @@ class Verifier:
                 raise VerifyFailed(f"the Trove API shows the instance in ERROR: {msg or 'no fault'}",
                                    "see the devcloud's taskmanager log")
             if status == "ACTIVE" and op_status in ("HEALTHY", ""):
-                for p in PHASES[:PHASES.index(BY_ID["api-active"])]:
-                    if p.id != "database-answers":
-                        self._reached(p.id)
                 self._reached("api-active")
                 if server is not None and port and server.port(port):
                     self._reached("database-answers")
@@ -277,9 +309,14 @@ class Verifier:
             raise VerifyFailed("the database port is not forwarded by the local compute",
                                BY_ID["query-answered"].stalled_hint)
         user, password, dbname = "imagekit_verify", secrets.token_urlsafe(12), "imagekit_verify"
-        with ui.step("creating a database user and a database through the Trove API"):
+        with ui.step("creating a database and a user of it through the Trove API"):
+            self.trove.databases.create(iid, [{"name": dbname}])
+            self._until(lambda: dbname in {d.name for d in self.trove.databases.list(iid)},
+                        60, "the database made through the Trove API never appeared")
             self.trove.users.create(iid, [{"name": user, "password": password,
                                            "databases": [{"name": dbname}]}])
+            self._until(lambda: user in {u.name for u in self.trove.users.list(iid)},
+                        60, "the user made through the Trove API never appeared")
         deadline = time.monotonic() + 120
         last: Exception | None = None
         with ui.step(f"querying {self.opts.datastore} through 127.0.0.1:{server.port(port)} "

@@ -54,7 +54,7 @@ def settings() -> dict:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -196,7 +196,7 @@ class LocalServers:
             "tenant_id": getattr(ctx, "project_id", None) or getattr(ctx, "tenant", None),
             "user_id": getattr(ctx, "user_id", None) or getattr(ctx, "user", None),
             "created": _now(), "status": "BUILD",
-            "mac": "fa:16:3e:%02x:%02x:%02x" % tuple(os.urandom(3)),
+            "mac": "fa:16:3e:" + ":".join(f"{b:02x}" for b in os.urandom(3)),
         }
         with open(os.path.join(d, "user_data"), "w") as f:
             f.write(userdata or "")
@@ -319,6 +319,32 @@ def neutron_client(context, region_name=None, *args, **kwargs):
     return LocalNeutron(context, region_name)
 
 
+class _NoVolumes:
+    """Cinder's volumes as the devcloud has them: none (the data volume is the
+    VM's second disk)."""
+
+    def list(self, *args, **kwargs):
+        return []
+
+    def get(self, volume_id):
+        from cinderclient import exceptions
+        raise exceptions.NotFound(404, f"no volume {volume_id}: the devcloud has no Cinder")
+
+    def create(self, *args, **kwargs):
+        raise RuntimeError("the devcloud has no Cinder: the data volume is the flavor's "
+                           "ephemeral disk (trove.conf volume_support = false)")
+
+
+class LocalCinder:
+    def __init__(self) -> None:
+        self.volumes = _NoVolumes()
+
+
+def cinder_client(context, region_name=None, *args, **kwargs):
+    """trove.conf remote_cinder_client: no volumes (deleting an instance lists them)."""
+    return LocalCinder()
+
+
 # --- the supervisor of one VM --------------------------------------------
 
 def _config_drive(d: str, rec: dict, conf: dict) -> str:
@@ -368,14 +394,16 @@ def _qemu_argv(rec: dict, conf: dict, disk: str, data: str, iso: str, fwd: dict)
                 "-display", "none", "-vga", "none", "-serial", f"file:{console}",
                 "-monitor", "none"]
     cpu = "host" if accel == "kvm" else "max"
-    return [conf.get("qemu_x86_64", "qemu-system-x86_64"), "-machine", f"pc,accel={accel}",
-            "-cpu", cpu, "-smp", str(vcpus), "-m", str(ram),
+    # -nodefaults: no floppy (cloud-init probes it for a config drive, slowly), no
+    # default NIC or display; virtio-rng feeds the guest's entropy (ssh keys at boot)
+    return [conf.get("qemu_x86_64", "qemu-system-x86_64"), "-nodefaults",
+            "-machine", f"pc,accel={accel}", "-cpu", cpu, "-smp", str(vcpus), "-m", str(ram),
+            "-device", "virtio-rng-pci",
             "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
             "-drive", f"file={data},if=virtio,format=qcow2,cache=unsafe",
             "-drive", f"file={iso},media=cdrom,if=ide,readonly=on",
             "-netdev", netdev, "-device", f"virtio-net-pci,netdev=net0,mac={rec['mac']}",
-            "-display", "none", "-vga", "none", "-serial", f"file:{console}",
-            "-monitor", "none"]
+            "-display", "none", "-serial", f"file:{console}", "-monitor", "none"]
 
 
 def supervise(d: str) -> int:
