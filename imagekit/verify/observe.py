@@ -80,3 +80,12 @@ def loading_db_images(text: str) -> bool:
     started and has not reported done)."""
     started = DB_IMAGES_LOADING.findall(text)
     return any(f"imagekit-db-images: {ref} loaded" not in text for ref in started)
+
+
+AGENT_START_LINE = re.compile(r"imagekit: starting the Trove guest agent")
+
+
+def agent_starts(text: str) -> int:
+    """How often systemd started the agent (imagekit's images print a console
+    line each time; Restart=always makes a crashing agent start again)."""
+    return len(AGENT_START_LINE.findall(text))

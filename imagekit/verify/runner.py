@@ -34,7 +34,8 @@ from imagekit.verify.phases import BY_ID, PHASES
 FLAVOR = "imagekit-verify"
 # A stall is called once the guest has had this long (s) for the next phase:
 AGENT_GRACE = 90.0       # after the boot finished (login prompt, cloud-init done): agent start
-CONNECT_GRACE = 240.0    # after the agent started: its queue has a consumer
+CONNECT_GRACE = 150.0    # after the agent started: its queue has a consumer
+AGENT_RESTARTS = 3       # starts of the agent (console lines) that make a crash loop
 FLAVOR_SPEC = {"ram": 2048, "vcpus": 2, "disk": 0, "ephemeral": 2}
 POLL = 2.0
 
@@ -234,6 +235,7 @@ class Verifier:
         server = None
         port = observe.DB_PORTS.get(self.opts.datastore)
         boot_done = started = None
+        text = ""
         while True:
             server = self._server() or server
             now = time.monotonic()
@@ -262,6 +264,11 @@ class Verifier:
                     raise VerifyFailed("the guest agent never started: the boot finished "
                                        f"{now - boot_done:.0f} s ago",
                                        BY_ID["agent-started"].stalled_hint)
+            if server is not None and not self._done("agent-connected") and \
+                    observe.agent_starts(text) >= AGENT_RESTARTS:
+                raise VerifyFailed(f"the guest agent exits at start: systemd started it "
+                                   f"{observe.agent_starts(text)} times",
+                                   BY_ID["agent-connected"].stalled_hint)
             if self._done("agent-started") and started is None:
                 started = now
             if started and not self._done("agent-connected") and now - started > CONNECT_GRACE:

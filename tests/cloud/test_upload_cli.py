@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from imagekit import recipes
 from imagekit.cloud import naming
 from imagekit.cloud.connect import connect, trove_client
 from imagekit.tools import qemuimg
@@ -37,10 +38,14 @@ def _sha(path: Path, algo: str = "sha512") -> str:
 
 
 @pytest.fixture(scope="module")
-def golden(tiny_images, tmp_path_factory) -> Path:
-    """A private copy of the tiny image (a new file: nothing cached from earlier runs)."""
+def golden(tmp_path_factory) -> Path:
+    """A private copy of a tiny image the 2026.2 agent can run (container style,
+    no check errors; a new file: nothing cached from earlier runs)."""
+    from tests import imagefactory
+    from tests.check.faults import GOOD
+    src = imagefactory.cached_images({"good": GOOD})["good"]
     dest = tmp_path_factory.mktemp("golden") / "golden.qcow2"
-    dest.write_bytes(tiny_images["single"].read_bytes())
+    dest.write_bytes(src.read_bytes())
     return dest
 
 
@@ -173,7 +178,9 @@ def test_dbimage_upload_registers_the_default_version(devcloud_env, seed_run):
     version = tc.datastore_versions.get("postgresql", "15.14")
     assert ds.default_version == version.id
     assert tc.mgmt_ds_versions.get(version.id).image == imgs[0].id
-    assert tc.mgmt_ds_versions.get(version.id).packages == ["postgresql-15"]
+    # the recipe's registered package for the image's style (container: docker.io)
+    want = recipes.resolve("postgresql", "15.14", style="container").pkg
+    assert tc.mgmt_ds_versions.get(version.id).packages == [want]
 
 
 def test_refused_parameters_loaded_over_ssh(devcloud_env, seed_run):
