@@ -34,7 +34,7 @@ from imagekit.verify.phases import BY_ID, PHASES
 FLAVOR = "imagekit-verify"
 # A stall is called once the guest has had this long (s) for the next phase:
 AGENT_GRACE = 90.0       # after the boot finished (login prompt, cloud-init done): agent start
-CONNECT_GRACE = 150.0    # after the agent started: its queue has a consumer
+CONNECT_GRACE = 200.0    # after the agent started: its queue has a consumer
 AGENT_RESTARTS = 3       # starts of the agent (console lines) that make a crash loop
 FLAVOR_SPEC = {"ram": 2048, "vcpus": 2, "disk": 0, "ephemeral": 2}
 POLL = 2.0
