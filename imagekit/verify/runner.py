@@ -33,7 +33,7 @@ from imagekit.verify.phases import BY_ID, PHASES
 
 FLAVOR = "imagekit-verify"
 # A stall is called once the guest has had this long (s) for the next phase:
-AGENT_GRACE = 90.0       # after the boot finished (login prompt, cloud-init done): agent start
+AGENT_GRACE = 180.0      # after cloud-init finished (its final stage): the agent's start
 CONNECT_GRACE = 200.0    # after the agent started: its queue has a consumer
 AGENT_RESTARTS = 3       # starts of the agent (console lines) that make a crash loop
 FLAVOR_SPEC = {"ram": 2048, "vcpus": 2, "disk": 0, "ephemeral": 2}
@@ -255,13 +255,12 @@ class Verifier:
                     self._reached("agent-started")
                 if server.status == "SHUTOFF":
                     raise VerifyFailed("the VM powered off", "see its console log")
-                if boot_done is None and observe.LOGIN_PROMPT.search(text) and \
-                        observe.CLOUD_INIT_DONE.search(text):
+                if boot_done is None and observe.CLOUD_INIT_DONE.search(text):
                     boot_done = now
                 loading = observe.loading_db_images(text)
                 if boot_done and not self._done("agent-started") and not loading and \
                         not self._done("agent-connected") and now - boot_done > AGENT_GRACE:
-                    raise VerifyFailed("the guest agent never started: the boot finished "
+                    raise VerifyFailed("the guest agent never started: cloud-init finished "
                                        f"{now - boot_done:.0f} s ago",
                                        BY_ID["agent-started"].stalled_hint)
             if server is not None and not self._done("agent-connected") and \
