@@ -19,7 +19,7 @@ def test_os_and_trove_on_a_dib_built_trove_image(dib_base_image):
     made = dibimages.db_image("postgresql")       # shared with tests/build/test_make_images.py
     before = [fingerprint(made), fingerprint(dib_base_image)]
     proc = run_cli("shell", str(made), "-c",
-                   "os; trove; services; packages postgresql; users; keys; "
+                   "os; trove; services; packages docker; users; keys; "
                    f"diff /etc/os-release --against {dib_base_image}; diff /opt --against "
                    f"{dib_base_image}; grep -rl guest-agent /etc/systemd/system; cd /etc/trove; "
                    "ls -la conf.d; df")
@@ -38,11 +38,15 @@ def test_os_and_trove_on_a_dib_built_trove_image(dib_base_image):
     assert rows["conf.d"].startswith("/etc/trove/conf.d")
     # services, packages, users
     assert any(x.split()[:2] == ["guest-agent.service", "multi-user.target"] for x in out.splitlines())
-    assert any(x.split()[:1] == ["postgresql-15"] for x in out.splitlines())
+    # container style: docker from the distribution, no native PostgreSQL server
+    assert any(x.split()[:1] == ["docker.io"] for x in out.splitlines())
     assert any(x.split()[:1] == ["ubuntu"] for x in out.splitlines())
     # the same OS release in both, and the agent venv only in the Trove image
     assert "/etc/os-release: identical" in proc.stderr
     added = [x for x in out.splitlines() if x.startswith("+ /opt/")]
-    assert len(added) == 1 and "a folder with" in added[0], added   # one line for the venv
+    venv = [x for x in added if x.startswith("+ /opt/guest-agent-venv")]
+    assert len(venv) == 1 and "a folder with" in venv[0], added     # one line for the venv
+    assert any(x.startswith("+ /opt/trove-guestagent") for x in added), added
+    assert len(added) == 2, added
     assert "/etc/systemd/system/guest-agent.service" in out
     assert [fingerprint(made), fingerprint(dib_base_image)] == before
