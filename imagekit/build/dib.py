@@ -165,23 +165,6 @@ def _interrupt(proc: subprocess.Popen) -> None:
             continue
 
 
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (e.g. `timeout`, a CI runner) becomes KeyboardInterrupt while a
-    build runs, so that the build is stopped and cleaned up the same way."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:          # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 # -- what a build leaves behind -------------------------------------------------------
 # Every build runs with TMPDIR set to a private work folder, so whatever DIB
 # leaves there after an interrupt (tmpfs and chroot mounts, loop devices,

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagekit import ui
-from imagekit.build import builder as builder_mod
+from imagekit import signals, ui
 from imagekit.build import arch as arch_mod
+from imagekit.build import builder as builder_mod
 from imagekit.build import dib, postbuild, wheelhouse
 from imagekit.build.plan import BuildPlan
 from imagekit.build.progress import PhaseDisplay
@@ -52,7 +52,7 @@ def _wheelhouse(plan: BuildPlan, arch: str) -> wheelhouse.Wheelhouse | None:
 
 
 def make(plan: BuildPlan) -> MakeResult:
-    with dib.terminate_as_interrupt():
+    with signals.terminate_as_interrupt():
         return _make(plan)
 
 

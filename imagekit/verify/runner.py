@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from imagekit import ui
 from imagekit.cloud.devcloud import bus as bus_mod
 from imagekit.cloud.devcloud import compute, stack
 from imagekit.errors import CloudError, ImagekitError, UsageError, VerifyFailed
+from imagekit.signals import terminate_as_interrupt, terminate_ignored
 from imagekit.verify import observe
 from imagekit.verify.diagnose import Diagnosis, hint_for, read_disk
 from imagekit.verify.phases import BY_ID, PHASES
@@ -78,39 +77,6 @@ class VerifyResult:
         return {"schema": "imagekit.verify/1", **{k: v for k, v in self.__dict__.items()
                                                    if k != "phases"},
                 "phases": [p.__dict__ for p in self.phases]}
-
-
-@contextlib.contextmanager
-def _sigterm_ignored() -> Iterator[None]:
-    """While cleaning up: a second SIGTERM must not cut the clean-up short."""
-    try:
-        old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that the clean-up runs."""
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    def handler(signum, frame):
-        raise _Terminated()
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:       # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 class Verifier:
@@ -395,18 +361,18 @@ class Verifier:
         self.server: compute.LocalServer | None = None
         interrupted = False
         try:
-            with _sigterm_raises():
+            with terminate_as_interrupt():
                 try:
                     self._run()
                     self.result.ok = True
                 except VerifyFailed as exc:
                     self._failed(exc)
-        except (_Terminated, KeyboardInterrupt):
+        except KeyboardInterrupt:
             interrupted = True
             self.result.stalled = self._stalled()
             self.result.error = "interrupted"
         finally:
-            with _sigterm_ignored():
+            with terminate_ignored():
                 self._finish(start)
         if interrupted:
             raise KeyboardInterrupt()
