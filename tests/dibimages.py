@@ -144,8 +144,9 @@ def db_image_key(db: str) -> str:
         # the post-build plan: the database image and the engine's files for it
         "dbimage": _tree_hash(Path(imagekit.dbimage.__file__).parent / "recipes"),
         "engine": _tree_hash(Path(imagekit.engine.__file__).parent / "data"),
-        "dockerstore": hashlib.sha256(Path(imagekit.engine.dockerstore.__file__).read_bytes())
-        .hexdigest(),
+        "dockerstore": hashlib.sha256(Path(imagekit.engine.dockerstore.__file__).read_bytes()
+                                      + (Path(imagekit.engine.__file__).parent / "ops" /
+                                         "dbimage.py").read_bytes()).hexdigest(),
         "builder": "ssh" if db == SSH_BUILT else "local",
     }, sort_keys=True).encode())
     return h.hexdigest()[:16]

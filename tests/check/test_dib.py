@@ -45,5 +45,8 @@ def test_the_plain_dib_base_image_lacks_the_agent_and_a_database(report):
     base = images[len(DBS)]
     errors = {f["id"] for f in base["findings"] if f["severity"] == "error"}
     # no agent, no database, and no ubuntu user (cloud-init makes users at boot)
-    assert errors == {"agent-missing", "runtime-missing", "guest-user-missing"}
-    assert [f for f in base["findings"] if f["severity"] == "warning"] == []
+    # ... and no network a Nova instance would bring up (DIB's eth0 stanzas, no ifupdown)
+    assert errors == {"agent-missing", "runtime-missing", "guest-user-missing",
+                      "network-renderer-unapplied"}
+    assert [f["id"] for f in base["findings"] if f["severity"] == "warning"] == \
+        ["stale-ifupdown-stanza"]
