@@ -396,7 +396,9 @@ def check_agent_fit(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
     if info is None:
         return
     db, _, told = image_datastore(ev, opts)
-    if db and not info.has_manager(db):
+    # only names that are a manager of some release: a cloud's datastore may be
+    # named anything (its version names the manager)
+    if db and _known_manager(db) and not info.has_manager(db):
         yield found("datastore-without-manager", f"the image is for {db} ({told}) but the "
                     f"{info.series} agent has managers for {', '.join(info.managers)} only: it "
                     "would refuse to start")
@@ -413,6 +415,11 @@ def check_agent_fit(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:
         elif user is not None and user.uid != 0 and st.uid != user.uid:
             yield found("guest-agent-folder", f"{info.agent_dir} is owned by uid {st.uid}, not "
                         f"by the agent's user {name} (uid {user.uid})", fix)
+
+
+def _known_manager(db: str) -> bool:
+    from imagekit import releases
+    return any(db in r.managers for r in releases.all_release_datastores())
 
 
 def check_db_image(ev: GuestEvidence, opts: CheckOptions) -> Iterator[Finding]:

@@ -29,7 +29,8 @@ RULES = {"configuration-parameters": [
 
 @pytest.fixture(scope="module")
 def image_with_rules(tmp_path_factory) -> Path:
-    spec = replace(imagefactory.TinySpec(), extra_files=(
+    from tests.check.faults import GOOD  # an image the 2026.2 agent can run
+    spec = replace(GOOD, extra_files=GOOD.extra_files + (
         (f"{SITE}/trove/templates/postgresql/validation-rules.json", json.dumps(RULES)),))
     cached = imagefactory.cached_images({"rules": spec})["rules"]
     dest = tmp_path_factory.mktemp("rules") / "with-rules.qcow2"
