@@ -15,6 +15,17 @@ from tests import imagefactory
 from tests.devcloudfixture import devcloud, pytest_runtest_makereport  # noqa: F401
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_default_devcloud(tmp_path_factory):
+    """The operator's own devcloud (~/.cache/imagekit/devcloud, which `make
+    demo` leaves running) is not the tests': its clouds.yaml would be read as
+    the fallback cloud config. The tests get an empty default state folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IMAGEKIT_DEVCLOUD_DIR", str(tmp_path_factory.mktemp("default-devcloud")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_images() -> dict[str, Path]:
     """The standard tiny images (single, prep, boot, lvm, xfs, ppc64le), made
